@@ -1,0 +1,15 @@
+//! danm-core: the DANM network model, validation, scalable IPAM, CNI types and backend traits.
+//!
+//! This crate is sans-IO: it holds data types and pure decisions, and reaches storage only through the
+//! [`store::Datastore`] trait. It depends on no async runtime, no Kubernetes client and no netlink
+//! library; the crates `danm-k8s`, `danm-netlink` and `danm-cli` bring those.
+//!
+//! - [`model`]: DanmNet, TenantNetwork, ClusterNetwork, TenantConfig and DanmEp, serde-exact with upstream.
+//! - [`ipam`]: address pools and the block-based allocation driver.
+//! - [`store`]: the Datastore seam, its in-memory implementation and wrappers.
+//! - [`retry`]: bounded, jittered retries.
+
+pub mod ipam;
+pub mod model;
+pub mod retry;
+pub mod store;

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every gate and every test of danm-rs on a fresh machine that has only the Rust toolchain.
+# Installs, idempotently, whatever system packages the tests need.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (warnings are errors)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test"
+cargo test --workspace --all-targets
+cargo test --workspace --doc
+
+step "cargo doc (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
