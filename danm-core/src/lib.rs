@@ -7,9 +7,11 @@
 //! - [`model`]: DanmNet, TenantNetwork, ClusterNetwork, TenantConfig and DanmEp, serde-exact with upstream.
 //! - [`ipam`]: address pools and the block-based allocation driver.
 //! - [`store`]: the Datastore seam, its in-memory implementation and wrappers.
+//! - [`validate`]: every rule of upstream's admission webhook, and ours, as pure functions.
 //! - [`retry`]: bounded, jittered retries.
 
 pub mod ipam;
 pub mod model;
 pub mod retry;
 pub mod store;
+pub mod validate;

@@ -40,7 +40,13 @@ fn pools(file: &PathBuf) -> Result<()> {
         if let Some(pool) = Pool::from_options(&network.spec.options, family)? {
             any = true;
             let range = format!("{} - {}", pool.start(), pool.end());
-            println!("{:<6} {:<24} {:<42} {:>22}", family.to_string(), pool.subnet().to_string(), range, pool.capacity());
+            println!(
+                "{:<6} {:<24} {:<42} {:>22}",
+                family.to_string(),
+                pool.subnet().to_string(),
+                range,
+                pool.capacity()
+            );
         }
     }
     if !any {

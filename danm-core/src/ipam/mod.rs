@@ -20,7 +20,7 @@ use ipnet::IpNet;
 pub use block::{AllocatorId, BLOCK_SIZE, Block, BlockKey, Cursor, FreeOutcome, OwnerId, PoolKey, SlotTaken};
 pub use driver::{Ipam, IpamStats};
 pub use error::IpamError;
-pub use pool::{Family, Pool};
+pub use pool::{Family, MIN_IPV6_POOL_PREFIX, Pool, default_v6_pool_cidr};
 pub use request::{IpRequest, IpRequestParseError};
 
 /// What one interface asks of IPAM: each family is absent (`None`), `none`, dynamic or static.

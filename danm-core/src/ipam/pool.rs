@@ -10,6 +10,20 @@ use super::block::BLOCK_SIZE;
 use super::error::IpamError;
 use crate::model::NetworkOptions;
 
+/// The widest IPv6 allocation pool: a /64.
+pub const MIN_IPV6_POOL_PREFIX: u8 = 64;
+
+/// The IPv6 allocation pool CIDR used when `allocation_pool_v6.cidr` is not given: `net6` itself when it is
+/// a /64 or narrower, otherwise the first /64 of `net6`. Host bits of `net6` are cleared.
+pub fn default_v6_pool_cidr(net6: Ipv6Net) -> Ipv6Net {
+    let net6 = net6.trunc();
+    if net6.prefix_len() >= MIN_IPV6_POOL_PREFIX {
+        net6
+    } else {
+        Ipv6Net::new(net6.network(), MIN_IPV6_POOL_PREFIX).unwrap_or(net6)
+    }
+}
+
 /// An address family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Family {
@@ -119,12 +133,8 @@ impl Pool {
         };
         let mut pool = Self::bare(Family::V6, subnet);
         let range = if o.allocation_pool_v6.cidr.is_empty() {
-            if subnet.prefix_len() >= 64 {
-                subnet
-            } else {
-                let IpNet::V6(net) = subnet else { return Err(invalid(field, "not an IPv6 CIDR")) };
-                IpNet::V6(Ipv6Net::new(net.network(), 64).map_err(|e| invalid(field, e.to_string()))?)
-            }
+            let IpNet::V6(net6) = subnet else { return Err(invalid(field, "not an IPv6 CIDR")) };
+            IpNet::V6(default_v6_pool_cidr(net6))
         } else {
             let f = "spec.Options.allocation_pool_v6.cidr";
             match o.allocation_pool_v6.cidr.parse::<IpNet>() {
