@@ -5,11 +5,13 @@
 //! library; the crates `danm-k8s`, `danm-netlink` and `danm-cli` bring those.
 //!
 //! - [`model`]: DanmNet, TenantNetwork, ClusterNetwork, TenantConfig and DanmEp, serde-exact with upstream.
+//! - [`cni`]: the CNI protocol: versions 0.3.0 to 1.1.0, configs, results and their conversion, errors.
 //! - [`ipam`]: address pools and the block-based allocation driver.
 //! - [`store`]: the Datastore seam, its in-memory implementation and wrappers.
 //! - [`validate`]: every rule of upstream's admission webhook, and ours, as pure functions.
 //! - [`retry`]: bounded, jittered retries.
 
+pub mod cni;
 pub mod ipam;
 pub mod model;
 pub mod retry;
