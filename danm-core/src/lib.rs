@@ -6,14 +6,23 @@
 //!
 //! - [`model`]: DanmNet, TenantNetwork, ClusterNetwork, TenantConfig and DanmEp, serde-exact with upstream.
 //! - [`cni`]: the CNI protocol: versions 0.3.0 to 1.1.0, configs, results and their conversion, errors.
+//! - [`pod`]: the pod interfaces annotation, interface naming and the `default` network fallback.
+//! - [`service`]: the Service annotations of DANM's service discovery.
+//! - [`manifest`]: decoding multi-document YAML/JSON manifests into model objects.
+//! - [`provision`]: the InterfaceProvisioner seam and its do-nothing, refusing and recording backends.
 //! - [`ipam`]: address pools and the block-based allocation driver.
 //! - [`store`]: the Datastore seam, its in-memory implementation and wrappers.
 //! - [`validate`]: every rule of upstream's admission webhook, and ours, as pure functions.
 //! - [`retry`]: bounded, jittered retries.
 
 pub mod cni;
+mod fieldpath;
 pub mod ipam;
+pub mod manifest;
 pub mod model;
+pub mod pod;
+pub mod provision;
 pub mod retry;
+pub mod service;
 pub mod store;
 pub mod validate;

@@ -9,7 +9,7 @@ use danm_core::ipam::{AllocatorId, Family, IpRequest, Ipam, OwnerId};
 use danm_core::store::{Datastore, MemoryStore, Metered, Object, StoreStats};
 use futures::executor::block_on;
 
-const ALLOCATIONS: u64 = 256;
+const ALLOCATIONS: u64 = 250;
 
 fn per_allocation(s: StoreStats) -> String {
     let n = ALLOCATIONS as f64;

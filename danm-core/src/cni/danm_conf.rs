@@ -31,6 +31,7 @@ use serde_json::{Map, Value};
 
 use super::error::{ErrorCode, ParseError, decode_json, decode_object};
 use super::version::{CniVersion, negotiate};
+pub use crate::pod::NamingScheme;
 
 const WHAT: &str = "DANM config";
 
@@ -95,16 +96,6 @@ pub enum Backend {
     Kubeconfig(PathBuf),
     /// A node-local store file at this path (`datastore` of type `local`).
     LocalDatastore(PathBuf),
-}
-
-/// How interface names are derived (`namingScheme`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub enum NamingScheme {
-    /// The current scheme (`""` or absent).
-    #[default]
-    Default,
-    /// Upstream DANM's legacy scheme (`"legacy"`).
-    Legacy,
 }
 
 /// The verbosity of the plugin's log (`logLevel`).
@@ -248,15 +239,10 @@ impl DanmConf {
         let backend = Self::backend(w.kubeconfig, w.datastore)?;
         let cni_dir = non_empty_path(w.cni_dir, "cniDir")?.unwrap_or_else(|| PathBuf::from(DEFAULT_CNI_DIR));
         let naming_scheme = match w.naming_scheme.as_deref() {
-            None | Some("") => NamingScheme::Default,
-            Some("legacy") => NamingScheme::Legacy,
-            Some(other) => {
-                return Err(ParseError::invalid(
-                    WHAT,
-                    "namingScheme",
-                    format!("`{other}` is neither \"\" nor \"legacy\""),
-                ));
-            }
+            None => NamingScheme::Default,
+            Some(value) => value.parse().map_err(|e: crate::pod::NamingSchemeParseError| {
+                ParseError::invalid(WHAT, "namingScheme", format!("`{}` is neither \"\" nor \"legacy\"", e.value))
+            })?,
         };
         let timeout = match w.timeout_seconds {
             None => DEFAULT_TIMEOUT,

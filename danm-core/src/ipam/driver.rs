@@ -439,11 +439,33 @@ fn is_race(e: &StoreError) -> bool {
 }
 
 /// After the `conflicts`-th lost race at block `index`, a block chosen at random among the next
-/// `2^conflicts` (wrapping inside `first..=last`), so that racing allocators drift apart.
+/// `2^(conflicts + 2)` (wrapping inside `first..=last`) and never `index` itself when there is another,
+/// so that racing allocators drift apart at once instead of colliding again.
 fn scatter(index: u128, conflicts: u32, first: u128, last: u128) -> u128 {
     let span = last - first;
-    let reach = 1u128.checked_shl(conflicts.min(16)).unwrap_or(u128::MAX).min(span.saturating_add(1));
-    let step = fastrand::u128(0..reach.max(1));
+    if span == 0 {
+        return first;
+    }
+    let reach = 1u128.checked_shl(conflicts.saturating_add(2).min(20)).unwrap_or(u128::MAX).min(span);
+    let step = fastrand::u128(1..=reach);
     let pos = (index - first).wrapping_add(step);
     first + if span == u128::MAX { pos } else { pos % (span + 1) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scatter;
+
+    #[test]
+    fn scatter_moves_within_the_range_and_away() {
+        for _ in 0..1000 {
+            let next = scatter(10, 1, 10, 13);
+            assert!((11..=13).contains(&next));
+            assert_eq!(scatter(5, 3, 5, 5), 5);
+            let far = scatter(u128::MAX - 1, 30, 0, u128::MAX);
+            assert_ne!(far, u128::MAX - 1);
+            let near = scatter(100, 1, 0, 1 << 40);
+            assert!((101..=108).contains(&near));
+        }
+    }
 }

@@ -1,0 +1,208 @@
+//! Provisioners that do not touch the kernel: a do-nothing one for dry runs, one that refuses with a
+//! clear error for builds without a kernel backend, and a recording one for tests.
+
+use std::path::Path;
+
+use async_trait::async_trait;
+
+use super::{CreatedInterface, HostInterface, InterfaceProvisioner, LinkState, PodInterface, ProvisionError};
+
+/// Does nothing and reports success: for dry runs, where the plan is shown but not applied.
+/// [`inspect`](InterfaceProvisioner::inspect) reports every interface as absent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoopProvisioner;
+
+#[async_trait]
+impl InterfaceProvisioner for NoopProvisioner {
+    async fn create(&self, iface: &PodInterface) -> Result<CreatedInterface, ProvisionError> {
+        Ok(CreatedInterface { mac: String::new(), mtu: iface.mtu.unwrap_or(1500) })
+    }
+    async fn delete(&self, _netns: &Path, _name: &str) -> Result<(), ProvisionError> {
+        Ok(())
+    }
+    async fn inspect(&self, _netns: &Path, _name: &str) -> Result<Option<LinkState>, ProvisionError> {
+        Ok(None)
+    }
+    async fn ensure_host(&self, _host: &HostInterface, _holder: &str) -> Result<(), ProvisionError> {
+        Ok(())
+    }
+    async fn release_host(&self, _name: &str, _holder: &str) -> Result<bool, ProvisionError> {
+        Ok(false)
+    }
+}
+
+/// Refuses every request with [`ProvisionError::Unsupported`] naming the reason: what a build without a
+/// kernel backend uses, so that the built-in network types fail clearly instead of pretending.
+/// Deleting is still success (there is nothing this backend could have created).
+#[derive(Debug, Clone)]
+pub struct UnavailableProvisioner {
+    reason: String,
+}
+
+impl UnavailableProvisioner {
+    /// A provisioner that refuses, giving `reason`.
+    pub fn new(reason: impl Into<String>) -> Self {
+        Self { reason: reason.into() }
+    }
+
+    fn refuse<T>(&self, what: &str) -> Result<T, ProvisionError> {
+        Err(ProvisionError::Unsupported { what: what.to_owned(), reason: self.reason.clone() })
+    }
+}
+
+#[async_trait]
+impl InterfaceProvisioner for UnavailableProvisioner {
+    async fn create(&self, iface: &PodInterface) -> Result<CreatedInterface, ProvisionError> {
+        self.refuse(&format!("creating {} with a built-in backend", iface.name))
+    }
+    async fn delete(&self, _netns: &Path, _name: &str) -> Result<(), ProvisionError> {
+        Ok(())
+    }
+    async fn inspect(&self, _netns: &Path, name: &str) -> Result<Option<LinkState>, ProvisionError> {
+        self.refuse(&format!("inspecting {name}"))
+    }
+    async fn ensure_host(&self, host: &HostInterface, _holder: &str) -> Result<(), ProvisionError> {
+        self.refuse(&format!("creating host interface {}", host.name))
+    }
+    async fn release_host(&self, _name: &str, _holder: &str) -> Result<bool, ProvisionError> {
+        Ok(false)
+    }
+}
+
+#[cfg(any(test, feature = "test-util"))]
+pub use recording::{ProvisionCall, RecordingProvisioner};
+
+#[cfg(any(test, feature = "test-util"))]
+mod recording {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::path::{Path, PathBuf};
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+
+    use super::super::{
+        CreatedInterface, HostInterface, InterfaceProvisioner, LinkState, PodInterface, ProvisionError,
+    };
+
+    /// One call made to a [`RecordingProvisioner`].
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum ProvisionCall {
+        /// `create` of the interface with this name in this netns.
+        Create(PathBuf, String),
+        /// `delete`.
+        Delete(PathBuf, String),
+        /// `inspect`.
+        Inspect(PathBuf, String),
+        /// `ensure_host` of this interface for this holder.
+        EnsureHost(String, String),
+        /// `release_host`.
+        ReleaseHost(String, String),
+    }
+
+    #[derive(Debug, Default)]
+    struct State {
+        calls: Vec<ProvisionCall>,
+        pods: BTreeMap<(PathBuf, String), PodInterface>,
+        hosts: BTreeMap<String, BTreeSet<String>>,
+        fail_on: Option<usize>,
+    }
+
+    /// A stateful fake provisioner: it keeps the interfaces it "created" (so `inspect` and `delete`
+    /// behave like a kernel's), records every call, and can be told to fail on the Nth call.
+    #[derive(Debug, Default)]
+    pub struct RecordingProvisioner {
+        state: Mutex<State>,
+    }
+
+    impl RecordingProvisioner {
+        /// An empty provisioner.
+        pub fn new() -> Self {
+            Self::default()
+        }
+
+        /// Makes call number `n` (0-based, counting every method) fail.
+        pub fn fail_on_call(&self, n: usize) {
+            self.lock().fail_on = Some(n);
+        }
+
+        /// The calls so far.
+        pub fn calls(&self) -> Vec<ProvisionCall> {
+            self.lock().calls.clone()
+        }
+
+        /// The pod interfaces that exist now, by netns and name.
+        pub fn pod_interfaces(&self) -> Vec<(PathBuf, String)> {
+            self.lock().pods.keys().cloned().collect()
+        }
+
+        /// The host interfaces that exist now, with their holders.
+        pub fn host_interfaces(&self) -> BTreeMap<String, BTreeSet<String>> {
+            self.lock().hosts.clone()
+        }
+
+        /// Removes a pod interface behind the provisioner's back, as an operator or a crash would.
+        pub fn remove_behind_the_back(&self, netns: &Path, name: &str) {
+            self.lock().pods.remove(&(netns.to_path_buf(), name.to_owned()));
+        }
+
+        fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+            self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        }
+
+        fn record(&self, call: ProvisionCall) -> Result<std::sync::MutexGuard<'_, State>, ProvisionError> {
+            let mut s = self.lock();
+            let n = s.calls.len();
+            s.calls.push(call.clone());
+            if s.fail_on == Some(n) {
+                return Err(ProvisionError::Kernel {
+                    operation: format!("{call:?}"),
+                    source: format!("injected failure on call {n}").into(),
+                });
+            }
+            Ok(s)
+        }
+    }
+
+    #[async_trait]
+    impl InterfaceProvisioner for RecordingProvisioner {
+        async fn create(&self, iface: &PodInterface) -> Result<CreatedInterface, ProvisionError> {
+            let key = (iface.netns.clone(), iface.name.clone());
+            let mut s = self.record(ProvisionCall::Create(key.0.clone(), key.1.clone()))?;
+            if s.pods.contains_key(&key) {
+                return Err(ProvisionError::Exists { name: iface.name.clone() });
+            }
+            s.pods.insert(key, iface.clone());
+            Ok(CreatedInterface { mac: "02:00:00:00:00:01".into(), mtu: iface.mtu.unwrap_or(1500) })
+        }
+        async fn delete(&self, netns: &Path, name: &str) -> Result<(), ProvisionError> {
+            let mut s = self.record(ProvisionCall::Delete(netns.to_path_buf(), name.to_owned()))?;
+            s.pods.remove(&(netns.to_path_buf(), name.to_owned()));
+            Ok(())
+        }
+        async fn inspect(&self, netns: &Path, name: &str) -> Result<Option<LinkState>, ProvisionError> {
+            let s = self.record(ProvisionCall::Inspect(netns.to_path_buf(), name.to_owned()))?;
+            Ok(s.pods.get(&(netns.to_path_buf(), name.to_owned())).map(|i| LinkState {
+                name: i.name.clone(),
+                mac: "02:00:00:00:00:01".into(),
+                mtu: i.mtu.unwrap_or(1500),
+                up: true,
+                addresses: i.addresses.clone(),
+            }))
+        }
+        async fn ensure_host(&self, host: &HostInterface, holder: &str) -> Result<(), ProvisionError> {
+            let mut s = self.record(ProvisionCall::EnsureHost(host.name.clone(), holder.to_owned()))?;
+            s.hosts.entry(host.name.clone()).or_default().insert(holder.to_owned());
+            Ok(())
+        }
+        async fn release_host(&self, name: &str, holder: &str) -> Result<bool, ProvisionError> {
+            let mut s = self.record(ProvisionCall::ReleaseHost(name.to_owned(), holder.to_owned()))?;
+            let Some(holders) = s.hosts.get_mut(name) else { return Ok(false) };
+            holders.remove(holder);
+            if holders.is_empty() {
+                s.hosts.remove(name);
+                return Ok(true);
+            }
+            Ok(false)
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! The InterfaceProvisioner seam: creating and removing pod and host network interfaces.
+//!
+//! danm-core decides *what* interfaces a pod gets ([`PodInterface`]) and which host VLAN/VXLAN
+//! interfaces a network needs ([`HostInterface`]); a provisioner makes it so in the kernel. Backends:
+//! the netlink provisioner (crate `danm-netlink`), [`NoopProvisioner`] for dry runs,
+//! [`UnavailableProvisioner`] for builds without a kernel backend, and `RecordingProvisioner`
+//! (feature `test-util`) for tests.
+
+mod fakes;
+mod types;
+
+use std::path::Path;
+
+use async_trait::async_trait;
+
+pub use fakes::{NoopProvisioner, UnavailableProvisioner};
+#[cfg(any(test, feature = "test-util"))]
+pub use fakes::{ProvisionCall, RecordingProvisioner};
+pub use types::{
+    CreatedInterface, HostInterface, HostLinkKind, IpVlanMode, Ipv6Mode, LinkKind, LinkState, MacVlanMode,
+    PodInterface, PolicyRouting, ProvisionError, Route,
+};
+
+/// Creates, inspects and removes network interfaces.
+///
+/// What each method must guarantee:
+/// - [`create`](Self::create) either leaves the interface fully configured in the pod's netns, or, when it
+///   fails part-way, removes everything it created. An interface of that name already in the netns is an
+///   error ([`ProvisionError::Exists`]).
+/// - [`delete`](Self::delete) is idempotent: a missing netns or interface is success.
+/// - [`inspect`](Self::inspect) reads an interface back from the kernel; `None` when it does not exist.
+/// - [`ensure_host`](Self::ensure_host) creates a host VLAN/VXLAN interface if needed and records `holder`
+///   (a network) as one of its users; calling it again for the same holder changes nothing.
+/// - [`release_host`](Self::release_host) forgets `holder`, and removes the interface when no holder is
+///   left; it returns whether the interface was removed. Releasing an unknown holder or interface is
+///   success.
+#[async_trait]
+pub trait InterfaceProvisioner: Send + Sync {
+    /// Creates a pod interface, fully configured.
+    async fn create(&self, iface: &PodInterface) -> Result<CreatedInterface, ProvisionError>;
+    /// Removes interface `name` from the netns at `netns`.
+    async fn delete(&self, netns: &Path, name: &str) -> Result<(), ProvisionError>;
+    /// Reads interface `name` in the netns at `netns`.
+    async fn inspect(&self, netns: &Path, name: &str) -> Result<Option<LinkState>, ProvisionError>;
+    /// Makes sure a host interface exists, with `holder` among its users.
+    async fn ensure_host(&self, host: &HostInterface, holder: &str) -> Result<(), ProvisionError>;
+    /// Drops `holder` from a host interface's users; removes the interface with its last user.
+    async fn release_host(&self, name: &str, holder: &str) -> Result<bool, ProvisionError>;
+}
+
+macro_rules! forward_provisioner {
+    ($ty:ty) => {
+        #[async_trait]
+        impl<T: InterfaceProvisioner + ?Sized> InterfaceProvisioner for $ty {
+            async fn create(&self, iface: &PodInterface) -> Result<CreatedInterface, ProvisionError> {
+                (**self).create(iface).await
+            }
+            async fn delete(&self, netns: &Path, name: &str) -> Result<(), ProvisionError> {
+                (**self).delete(netns, name).await
+            }
+            async fn inspect(&self, netns: &Path, name: &str) -> Result<Option<LinkState>, ProvisionError> {
+                (**self).inspect(netns, name).await
+            }
+            async fn ensure_host(&self, host: &HostInterface, holder: &str) -> Result<(), ProvisionError> {
+                (**self).ensure_host(host, holder).await
+            }
+            async fn release_host(&self, name: &str, holder: &str) -> Result<bool, ProvisionError> {
+                (**self).release_host(name, holder).await
+            }
+        }
+    };
+}
+
+forward_provisioner!(std::sync::Arc<T>);
+forward_provisioner!(&T);
+forward_provisioner!(Box<T>);
