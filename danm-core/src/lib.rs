@@ -9,6 +9,7 @@
 //! - [`pod`]: the pod interfaces annotation, interface naming and the `default` network fallback.
 //! - [`service`]: the Service annotations of DANM's service discovery.
 //! - [`manifest`]: decoding multi-document YAML/JSON manifests into model objects.
+//! - [`delegate`]: the DelegateExecutor seam for running other CNI plugins.
 //! - [`provision`]: the InterfaceProvisioner seam and its do-nothing, refusing and recording backends.
 //! - [`ipam`]: address pools and the block-based allocation driver.
 //! - [`store`]: the Datastore seam, its in-memory implementation and wrappers.
@@ -16,6 +17,7 @@
 //! - [`retry`]: bounded, jittered retries.
 
 pub mod cni;
+pub mod delegate;
 mod fieldpath;
 pub mod ipam;
 pub mod manifest;
