@@ -9,6 +9,7 @@
 //! - [`pod`]: the pod interfaces annotation, interface naming and the `default` network fallback.
 //! - [`service`]: the Service annotations of DANM's service discovery.
 //! - [`manifest`]: decoding multi-document YAML/JSON manifests into model objects.
+//! - [`meta`]: the DANM meta-plugin (ADD, DEL, CHECK, STATUS, GC) over the three seams.
 //! - [`delegate`]: the DelegateExecutor seam for running other CNI plugins.
 //! - [`provision`]: the InterfaceProvisioner seam and its do-nothing, refusing and recording backends.
 //! - [`ipam`]: address pools and the block-based allocation driver.
@@ -21,6 +22,7 @@ pub mod delegate;
 mod fieldpath;
 pub mod ipam;
 pub mod manifest;
+pub mod meta;
 pub mod model;
 pub mod pod;
 pub mod provision;

@@ -161,6 +161,24 @@ pub trait DelegateExecutor: Send + Sync {
     async fn static_config(&self, network_id: &str) -> Result<Option<(PathBuf, Vec<u8>)>, DelegateError>;
 }
 
+macro_rules! forward_executor {
+    ($ty:ty) => {
+        #[async_trait]
+        impl<T: DelegateExecutor + ?Sized> DelegateExecutor for $ty {
+            async fn invoke(&self, invocation: &Invocation) -> Result<Vec<u8>, DelegateError> {
+                (**self).invoke(invocation).await
+            }
+            async fn static_config(&self, network_id: &str) -> Result<Option<(PathBuf, Vec<u8>)>, DelegateError> {
+                (**self).static_config(network_id).await
+            }
+        }
+    };
+}
+
+forward_executor!(std::sync::Arc<T>);
+forward_executor!(&T);
+forward_executor!(Box<T>);
+
 /// Whether `name` is a plain plugin or file name: only `[A-Za-z0-9._-]`, not `.`, no `..`, not empty.
 pub fn is_plain_name(name: &str) -> bool {
     !name.is_empty()

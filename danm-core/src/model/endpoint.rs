@@ -17,6 +17,33 @@ pub mod labels {
     pub const NETWORK_KIND: &str = "danm.k8s.io/network-kind";
     /// The network's name.
     pub const NETWORK_NAME: &str = "danm.k8s.io/network";
+    /// The node that set the endpoint up.
+    pub const HOST: &str = "danm.k8s.io/host";
+
+    /// `value` as a Kubernetes label value: at most 63 characters, starting and ending with an
+    /// alphanumeric character, only `[A-Za-z0-9._-]` (other characters become `_`). Long values (a
+    /// 64-digit container ID, a long host name) are cut, so a selector on such a label narrows the search
+    /// and the exact value is then compared on the object itself.
+    pub fn value(value: &str) -> String {
+        let cleaned: String = value
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' })
+            .take(63)
+            .collect();
+        cleaned.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_owned()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn label_values_are_valid() {
+            let cid = "a".repeat(64);
+            assert_eq!(super::value(&cid).len(), 63);
+            assert_eq!(super::value("-node.example.com-"), "node.example.com");
+            assert_eq!(super::value("a/b c"), "a_b_c");
+            assert_eq!(super::value(""), "");
+        }
+    }
 }
 
 /// A DanmEp object: one per pod interface.

@@ -86,6 +86,8 @@ pub struct EndpointQuery {
     pub container_id: Option<String>,
     /// The network the endpoint is attached to.
     pub network: Option<NetworkKey>,
+    /// The node that set the endpoint up (`Host`).
+    pub host: Option<String>,
 }
 
 impl EndpointQuery {
@@ -97,6 +99,11 @@ impl EndpointQuery {
     /// Endpoints of one pod.
     pub fn pod(pod_uid: impl Into<String>) -> Self {
         Self { pod_uid: Some(pod_uid.into()), ..Self::default() }
+    }
+
+    /// Endpoints set up by one node.
+    pub fn host(host: impl Into<String>) -> Self {
+        Self { host: Some(host.into()), ..Self::default() }
     }
 
     /// Endpoints attached to one network.
@@ -117,6 +124,9 @@ impl EndpointQuery {
         if self.container_id.as_deref().is_some_and(|c| c != ep.spec.cid) {
             return false;
         }
+        if self.host.as_deref().is_some_and(|h| h != ep.spec.host) {
+            return false;
+        }
         if let Some(net) = &self.network {
             if ep.spec.network_kind() != Some(net.kind) || ep.spec.network_name != net.name {
                 return false;
@@ -128,18 +138,23 @@ impl EndpointQuery {
         true
     }
 
-    /// The Kubernetes label selector equivalent of this query (labels danm-rs sets on every DanmEp).
+    /// The Kubernetes label selector that narrows a search for this query (labels danm-rs sets on every
+    /// DanmEp). Label values are cut to 63 characters, so results must still be checked with
+    /// [`EndpointQuery::matches`].
     pub fn label_selector(&self) -> String {
         let mut parts = Vec::new();
         if let Some(u) = &self.pod_uid {
-            parts.push(format!("{}={u}", labels::POD_UID));
+            parts.push(format!("{}={}", labels::POD_UID, labels::value(u)));
         }
         if let Some(c) = &self.container_id {
-            parts.push(format!("{}={c}", labels::CONTAINER_ID));
+            parts.push(format!("{}={}", labels::CONTAINER_ID, labels::value(c)));
         }
         if let Some(n) = &self.network {
             parts.push(format!("{}={}", labels::NETWORK_KIND, n.kind));
-            parts.push(format!("{}={}", labels::NETWORK_NAME, n.name));
+            parts.push(format!("{}={}", labels::NETWORK_NAME, labels::value(&n.name)));
+        }
+        if let Some(h) = &self.host {
+            parts.push(format!("{}={}", labels::HOST, labels::value(h)));
         }
         parts.join(",")
     }

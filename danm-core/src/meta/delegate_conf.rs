@@ -1,0 +1,118 @@
+//! Delegate configurations: a static delegate's file with DANM's IPAM handed over through `fakeipam`,
+//! and the configuration DANM generates for `sriov`.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use crate::cni::{ConfFile, NetConfList};
+use crate::ipam::Allocation;
+use crate::model::PodRecord;
+
+/// The pod annotation that lists the devices assigned to the pod per device pool, as a JSON object of
+/// resource name to PCI addresses, e.g. `{"nokia.k8s.io/sriov_ens1f0": ["0000:01:00.1"]}`. On
+/// Kubernetes the kubelet's PodResources API provides this; on the local store it is set with the pod.
+pub const DEVICES_ANNOTATION: &str = "danm.k8s.io/devices";
+
+/// The `ipam` section that hands DANM's addresses to a delegate: `fakeipam` echoes them.
+pub fn fakeipam(allocation: &Allocation) -> Value {
+    let ips: Vec<Value> = allocation
+        .addresses()
+        .map(|a| json!({"ipcidr": a.to_string(), "version": if a.addr().is_ipv4() { 4 } else { 6 }}))
+        .collect();
+    json!({"type": "fakeipam", "ips": ips})
+}
+
+/// A static delegate's configuration file as a list; with `ipam` replaced by [`fakeipam`] in every
+/// plugin that has one (in the first plugin when none has) when DANM allocates.
+pub fn static_list(bytes: &[u8], allocation: Option<&Allocation>) -> Result<NetConfList, String> {
+    let mut list = ConfFile::from_slice(bytes).map_err(|e| e.to_string())?.into_list();
+    if list.plugins.is_empty() {
+        return Err("the configuration has no plugins".into());
+    }
+    if let Some(a) = allocation {
+        let ipam = fakeipam(a);
+        let mut replaced = false;
+        for plugin in &mut list.plugins {
+            if plugin.contains_key("ipam") {
+                plugin.insert("ipam".into(), ipam.clone());
+                replaced = true;
+            }
+        }
+        if !replaced && let Some(first) = list.plugins.first_mut() {
+            first.insert("ipam".into(), ipam);
+        }
+    }
+    Ok(list)
+}
+
+/// The devices of `pool` assigned to the pod, from [`DEVICES_ANNOTATION`].
+pub fn pod_devices(pod: &PodRecord, pool: &str) -> Result<Vec<String>, String> {
+    let Some(raw) = pod.metadata.annotations.get(DEVICES_ANNOTATION) else {
+        return Ok(Vec::new());
+    };
+    let map: BTreeMap<String, Vec<String>> =
+        serde_json::from_str(raw).map_err(|e| format!("annotation {DEVICES_ANNOTATION} is malformed: {e}"))?;
+    Ok(map.get(pool).cloned().unwrap_or_default())
+}
+
+/// The configuration DANM generates for an `sriov` attachment.
+pub fn sriov_list(network_id: &str, device_id: &str, vlan: Option<i64>, allocation: &Allocation) -> NetConfList {
+    let mut plugin = Map::new();
+    plugin.insert("type".into(), json!("sriov"));
+    plugin.insert("deviceID".into(), json!(device_id));
+    if let Some(v) = vlan {
+        plugin.insert("vlan".into(), json!(v));
+    }
+    plugin.insert("ipam".into(), fakeipam(allocation));
+    NetConfList {
+        cni_version: "0.3.1".into(),
+        cni_versions: None,
+        name: network_id.to_owned(),
+        disable_check: false,
+        disable_gc: false,
+        load_only_inlined_plugins: false,
+        plugins: vec![plugin],
+    }
+}
+
+/// A list as JSON, to keep in the DanmEp for DEL and CHECK.
+pub fn list_to_value(list: &NetConfList) -> Value {
+    let mut m = Map::new();
+    m.insert("cniVersion".into(), json!(list.cni_version));
+    m.insert("name".into(), json!(list.name));
+    if list.disable_check {
+        m.insert("disableCheck".into(), json!(true));
+    }
+    m.insert("plugins".into(), Value::Array(list.plugins.iter().cloned().map(Value::Object).collect()));
+    Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ipam::Assignment;
+
+    fn alloc() -> Allocation {
+        Allocation {
+            v4: Some(Assignment::Address { address: "10.0.0.5/24".parse().unwrap(), dynamic: true }),
+            v6: Some(Assignment::None),
+        }
+    }
+
+    #[test]
+    fn static_configs_get_fakeipam() {
+        let conf = br#"{"cniVersion":"0.4.0","name":"n","type":"bridge","bridge":"br0","ipam":{"type":"host-local"}}"#;
+        let list = static_list(conf, Some(&alloc())).unwrap();
+        assert_eq!(list.plugins[0]["ipam"], json!({"type":"fakeipam","ips":[{"ipcidr":"10.0.0.5/24","version":4}]}));
+        let kept = static_list(conf, None).unwrap();
+        assert_eq!(kept.plugins[0]["ipam"], json!({"type":"host-local"}));
+        let chain =
+            br#"{"cniVersion":"1.0.0","name":"c","plugins":[{"type":"macvlan","master":"x"},{"type":"tuning"}]}"#;
+        let list = static_list(chain, Some(&alloc())).unwrap();
+        assert!(list.plugins[0].contains_key("ipam") && !list.plugins[1].contains_key("ipam"));
+        assert!(static_list(b"{", None).is_err());
+        let back = NetConfList::from_value(&list_to_value(&list)).unwrap();
+        assert_eq!(back.plugins, list.plugins);
+    }
+}

@@ -1,0 +1,368 @@
+//! The meta-plugin end to end over the in-memory store, the recording provisioner and scripted
+//! delegates: happy paths, every rejection, and a fault matrix after which nothing may be left behind.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use danm_core::cni::ErrorCode;
+use danm_core::delegate::{CniCommand, Scripted, ScriptedExecutor};
+use danm_core::ipam::{Family, PoolKey};
+use danm_core::meta::{MetaConfig, MetaError, MetaPlugin, PHASE_ANNOTATION, PodContext, codes};
+use danm_core::model::{DanmEp, Network, NetworkKind, NetworkOptions, NetworkSpec, ObjectMeta, PodRecord};
+use danm_core::provision::RecordingProvisioner;
+use danm_core::retry::{BoxFuture, Sleeper};
+use danm_core::store::{Datastore, DatastoreExt, EndpointQuery, MemoryStore, Object, Query};
+
+#[derive(Debug)]
+struct TokioSleeper;
+
+impl Sleeper for TokioSleeper {
+    fn sleep(&self, d: Duration) -> BoxFuture<'static, ()> {
+        Box::pin(tokio::time::sleep(d))
+    }
+}
+
+type Plugin = MetaPlugin<MemoryStore, Arc<RecordingProvisioner>, Arc<ScriptedExecutor>>;
+
+struct World {
+    plugin: Plugin,
+    provisioner: Arc<RecordingProvisioner>,
+    delegates: Arc<ScriptedExecutor>,
+}
+
+fn network(kind: NetworkKind, ns: Option<&str>, name: &str, ty: &str, o: NetworkOptions) -> Network {
+    let spec = NetworkSpec { network_id: name.into(), network_type: ty.into(), options: o, ..NetworkSpec::default() };
+    Network::new(kind, ObjectMeta::new(name, ns), spec)
+}
+
+fn opts(cidr: &str, net6: &str) -> NetworkOptions {
+    NetworkOptions { host_device: "br0".into(), cidr: cidr.into(), net6: net6.into(), ..NetworkOptions::default() }
+}
+
+fn world(timeout_ms: u64) -> World {
+    let store = Arc::new(MemoryStore::new());
+    let provisioner = Arc::new(RecordingProvisioner::new());
+    let delegates = Arc::new(ScriptedExecutor::new());
+    delegates.set_config(
+        "flan",
+        "/etc/cni/net.d/flan.conf",
+        r#"{"cniVersion":"0.4.0","name":"flan","type":"flannel"}"#,
+    );
+    delegates.set_config(
+        "brnet",
+        "/etc/cni/net.d/brnet.conflist",
+        r#"{"cniVersion":"1.0.0","name":"brnet","plugins":[{"type":"bridge","bridge":"br9","ipam":{"type":"host-local"}},{"type":"tuning"}]}"#,
+    );
+    let config =
+        MetaConfig { host: "node-1".into(), timeout: Duration::from_millis(timeout_ms), ..MetaConfig::default() };
+    let plugin = MetaPlugin::new(store, provisioner.clone(), delegates.clone(), Arc::new(TokioSleeper), config);
+    let w = World { plugin, provisioner, delegates };
+    let nets = [
+        network(NetworkKind::DanmNet, Some("ns"), "mac", "macvlan", opts("10.1.0.0/24", "")),
+        network(NetworkKind::DanmNet, Some("ns"), "ipv", "", opts("10.2.0.0/24", "fd00:2::/64")),
+        network(NetworkKind::DanmNet, Some("ns"), "flan", "flannel", NetworkOptions::default()),
+        network(NetworkKind::DanmNet, Some("ns"), "brnet", "bridge", opts("10.3.0.0/24", "")),
+        network(NetworkKind::DanmNet, Some("ns"), "l2", "macvlan", opts("", "")),
+        network(NetworkKind::DanmNet, Some("ns"), "tiny", "macvlan", opts("10.4.0.0/30", "")),
+        network(NetworkKind::DanmNet, Some("other"), "theirs", "macvlan", opts("10.5.0.0/24", "")),
+        network(NetworkKind::ClusterNetwork, None, "restricted", "macvlan", opts("10.6.0.0/24", "")),
+    ];
+    for mut n in nets {
+        if n.metadata.name == "restricted" {
+            n.spec.allowed_tenants = vec!["someone-else".into()];
+        }
+        put(&w, Object::Network(n));
+    }
+    w
+}
+
+fn put(w: &World, o: Object) {
+    futures::executor::block_on(w.plugin.store().create(&o)).unwrap();
+}
+
+fn pod(w: &World, name: &str, annotation: Option<&str>) -> PodContext {
+    let mut meta = ObjectMeta::new(name, Some("ns"));
+    meta.uid = Some(format!("uid-{name}"));
+    meta.labels.insert("app".into(), name.into());
+    if let Some(a) = annotation {
+        meta.annotations.insert("danm.k8s.io/interfaces".into(), a.into());
+    }
+    put(w, Object::Pod(PodRecord { metadata: meta, ..PodRecord::default() }));
+    ctx(name)
+}
+
+fn ctx(name: &str) -> PodContext {
+    PodContext {
+        container_id: format!("cid-{name}"),
+        netns: Some(PathBuf::from(format!("/var/run/netns/{name}"))),
+        namespace: "ns".into(),
+        name: name.into(),
+        uid: Some(format!("uid-{name}")),
+        args: String::new(),
+    }
+}
+
+async fn endpoints(w: &World) -> Vec<DanmEp> {
+    w.plugin
+        .store()
+        .list_as::<DanmEp>(&Query::Endpoints(EndpointQuery::default()))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.value)
+        .collect()
+}
+
+/// Addresses held in every pool of every network.
+async fn allocations(w: &World) -> usize {
+    let nets = w.plugin.store().list_as::<Network>(&Query::Networks { kind: None, namespace: None }).await.unwrap();
+    let mut n = 0;
+    for net in nets {
+        for f in [Family::V4, Family::V6] {
+            for b in w.plugin.store().list(&Query::Blocks(PoolKey::new(net.value.key(), f))).await.unwrap() {
+                if let Object::Block { block, .. } = b.value {
+                    n += block.len();
+                }
+            }
+        }
+    }
+    n
+}
+
+/// Nothing left: no address, no DanmEp, no interface, no live delegate attachment.
+async fn assert_clean(w: &World) {
+    assert_eq!(allocations(w).await, 0, "addresses left allocated");
+    assert!(endpoints(w).await.is_empty(), "DanmEps left behind");
+    assert!(w.provisioner.pod_interfaces().is_empty(), "interfaces left behind: {:?}", w.provisioner.pod_interfaces());
+    assert!(w.delegates.live().is_empty(), "delegate attachments left behind: {:?}", w.delegates.live());
+}
+
+fn code(e: &MetaError) -> ErrorCode {
+    e.code()
+}
+
+#[tokio::test]
+async fn add_check_del_with_builtin_and_delegated_interfaces() {
+    let w = world(2_000);
+    let bridge = r#"{"cniVersion":"1.0.0","interfaces":[{"name":"eth2","sandbox":"/var/run/netns/p1"}],"ips":[{"address":"10.3.0.1/24","interface":0}]}"#;
+    w.delegates.script("bridge", Scripted::Succeed(bridge.into()));
+    w.delegates.script("tuning", Scripted::Succeed(bridge.into()));
+    let flannel = r#"{"cniVersion":"0.4.0","interfaces":[{"name":"eth3","sandbox":"/var/run/netns/p1"}],"ips":[{"version":"4","address":"10.244.1.5/24","interface":0}]}"#;
+    w.delegates.script("flannel", Scripted::Succeed(flannel.into()));
+    let c = pod(
+        &w,
+        "p1",
+        Some(
+            r#"[{"network":"mac","ip":"dynamic"},{"network":"ipv","ip":"10.2.0.9","ip6":"dynamic"},{"network":"brnet","ip":"dynamic"},{"network":"flan"}]"#,
+        ),
+    );
+    let result = w.plugin.add(&c).await.unwrap();
+    let names: Vec<_> = result.interfaces.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["eth0", "eth1", "eth2", "eth3"], "eth0 first, then the annotation's order");
+    let ips: Vec<_> = result.ips.iter().map(|i| (i.address.to_string(), i.interface)).collect();
+    assert_eq!(
+        ips[..3],
+        [("10.1.0.1/24".into(), Some(0)), ("10.2.0.9/24".into(), Some(1)), ("fd00:2::1/64".into(), Some(1))]
+    );
+
+    // The bridge delegate got DANM's address through fakeipam; flannel (no subnet) kept its own IPAM.
+    let calls = w.delegates.calls();
+    let bridge_add = calls.iter().find(|c| c.plugin == "bridge" && c.command == CniCommand::Add).unwrap();
+    let stdin: serde_json::Value = serde_json::from_slice(&bridge_add.stdin).unwrap();
+    assert_eq!(stdin["ipam"], serde_json::json!({"type":"fakeipam","ips":[{"ipcidr":"10.3.0.1/24","version":4}]}));
+    assert_eq!(bridge_add.ifname, "eth2");
+    let tuning_add = calls.iter().find(|c| c.plugin == "tuning").unwrap();
+    assert!(serde_json::from_slice::<serde_json::Value>(&tuning_add.stdin).unwrap().get("prevResult").is_some());
+    let flannel_add = calls.iter().find(|c| c.plugin == "flannel").unwrap();
+    assert!(serde_json::from_slice::<serde_json::Value>(&flannel_add.stdin).unwrap().get("ipam").is_none());
+
+    let eps = endpoints(&w).await;
+    assert_eq!(eps.len(), 4);
+    for ep in &eps {
+        assert!(!ep.metadata.annotations.contains_key(PHASE_ANNOTATION));
+        assert_eq!(ep.metadata.labels.get("app").map(String::as_str), Some("p1"), "pod labels copied");
+        assert_eq!(ep.spec.host, "node-1");
+    }
+    let eth1 = eps.iter().find(|e| e.spec.interface.name == "eth1").unwrap();
+    let eth3 = eps.iter().find(|e| e.spec.interface.name == "eth3").unwrap();
+    assert_eq!(eth3.spec.interface.address, "10.244.1.5/24", "a delegate's own address is recorded");
+    assert_eq!(
+        (eth1.spec.interface.address.as_str(), eth1.spec.interface.address_ipv6.as_str()),
+        ("10.2.0.9/24", "fd00:2::1/64")
+    );
+    assert_eq!(allocations(&w).await, 4);
+
+    w.plugin.del(&c).await.unwrap();
+    assert_clean(&w).await;
+    w.plugin.del(&c).await.unwrap();
+    let mut no_netns = c.clone();
+    no_netns.netns = None;
+    w.plugin.del(&no_netns).await.unwrap();
+    assert!(w.plugin.status().await.is_ok());
+}
+
+#[tokio::test]
+async fn check_reads_the_interfaces_back() {
+    let w = world(2_000);
+    let c = pod(&w, "p", Some(r#"[{"network":"mac","ip":"dynamic"},{"network":"ipv","ip6":"dynamic"}]"#));
+    assert_eq!(code(&w.plugin.check(&c).await.unwrap_err()), codes::CHECK_FAILED, "CHECK before ADD");
+    w.plugin.add(&c).await.unwrap();
+    w.plugin.check(&c).await.unwrap();
+    w.provisioner.remove_behind_the_back(c.netns.as_deref().unwrap(), "eth1");
+    let err = w.plugin.check(&c).await.unwrap_err();
+    assert_eq!(code(&err), codes::CHECK_FAILED, "{err}");
+    assert!(err.to_string().contains("eth1"), "{err}");
+    w.plugin.del(&c).await.unwrap();
+    assert_clean(&w).await;
+}
+
+#[tokio::test]
+async fn pods_without_an_annotation_get_the_default_network() {
+    let w = world(2_000);
+    let c = pod(&w, "p", None);
+    let err = w.plugin.add(&c).await.unwrap_err();
+    assert_eq!(code(&err), codes::NETWORK_NOT_FOUND);
+    assert!(err.to_string().contains("default"), "{err}");
+    put(&w, Object::Network(network(NetworkKind::ClusterNetwork, None, "default", "ipvlan", opts("10.9.0.0/24", ""))));
+    let r = w.plugin.add(&c).await.unwrap();
+    assert_eq!(r.ips[0].address.to_string(), "10.9.0.1/24");
+    w.plugin.del(&c).await.unwrap();
+    assert_clean(&w).await;
+}
+
+#[tokio::test]
+async fn every_rejection_names_its_field_and_changes_nothing() {
+    let cases: &[(&str, &str, ErrorCode, &str)] = &[
+        ("unknown", r#"[{"network":"nope"}]"#, codes::NETWORK_NOT_FOUND, "nope"),
+        ("other-ns", r#"[{"network":"theirs"}]"#, codes::NETWORK_NOT_FOUND, "namespace other"),
+        ("allowed", r#"[{"clusterNetwork":"restricted","ip":"dynamic"}]"#, codes::ACCESS_DENIED, "AllowedTenants"),
+        ("two-selectors", r#"[{"network":"mac","tenantNetwork":"x"}]"#, codes::BAD_ANNOTATION, "interfaces[0]"),
+        ("unknown-key", r#"[{"network":"mac","color":"red"}]"#, codes::BAD_ANNOTATION, "color"),
+        ("malformed", r#"[{"network":"#, codes::BAD_ANNOTATION, "danm.k8s.io/interfaces"),
+        ("outside", r#"[{"network":"mac","ip":"10.99.0.1"}]"#, codes::ADDRESS_REJECTED, "ip"),
+        ("reserved", r#"[{"network":"mac","ip":"10.1.0.0"}]"#, codes::ADDRESS_REJECTED, "reserved"),
+        ("l2-dynamic", r#"[{"network":"l2","ip":"dynamic"}]"#, codes::ADDRESS_REJECTED, "spec.Options.cidr"),
+        ("v6-on-v4", r#"[{"network":"mac","ip6":"dynamic"}]"#, codes::ADDRESS_REJECTED, "spec.Options.net6"),
+        (
+            "second-fails",
+            r#"[{"network":"mac","ip":"dynamic"},{"network":"mac","ip":"10.99.0.1"}]"#,
+            codes::ADDRESS_REJECTED,
+            "eth1",
+        ),
+    ];
+    for (name, annotation, want, needle) in cases {
+        let w = world(2_000);
+        let c = pod(&w, name, Some(annotation));
+        let err = w.plugin.add(&c).await.unwrap_err();
+        assert_eq!(code(&err), *want, "{name}: {err}");
+        assert!(err.to_string().contains(needle), "{name}: `{err}` does not mention {needle}");
+        assert_clean(&w).await;
+    }
+}
+
+#[tokio::test]
+async fn address_conflicts_and_exhaustion_are_reported() {
+    let w = world(2_000);
+    let a = pod(&w, "a", Some(r#"[{"network":"tiny","ip":"10.4.0.1"}]"#));
+    w.plugin.add(&a).await.unwrap();
+    let b = pod(&w, "b", Some(r#"[{"network":"tiny","ip":"10.4.0.1"}]"#));
+    assert_eq!(code(&w.plugin.add(&b).await.unwrap_err()), codes::ADDRESS_REJECTED);
+    let c = pod(&w, "c", Some(r#"[{"network":"tiny","ip":"dynamic"}]"#));
+    w.plugin.add(&c).await.unwrap();
+    let d = pod(&w, "d", Some(r#"[{"network":"tiny","ip":"dynamic"}]"#));
+    let err = w.plugin.add(&d).await.unwrap_err();
+    assert_eq!(code(&err), codes::POOL_EXHAUSTED, "{err}");
+    for p in [&a, &b, &c, &d] {
+        w.plugin.del(p).await.unwrap();
+    }
+    assert_clean(&w).await;
+}
+
+#[tokio::test]
+async fn pods_are_checked_against_the_store() {
+    let w = world(2_000);
+    let missing = ctx("ghost");
+    assert_eq!(code(&w.plugin.add(&missing).await.unwrap_err()), codes::POD_NOT_FOUND);
+    let mut replaced = pod(&w, "p", Some(r#"[{"network":"mac"}]"#));
+    replaced.uid = Some("another-uid".into());
+    let err = w.plugin.add(&replaced).await.unwrap_err();
+    assert_eq!(code(&err), codes::POD_NOT_FOUND);
+    assert!(err.to_string().contains("replaced"), "{err}");
+    let mut path = network(NetworkKind::DanmNet, Some("ns"), "evil", "../../bin/sh", NetworkOptions::default());
+    path.spec.network_id = "evil".into();
+    put(&w, Object::Network(path));
+    let e = pod(&w, "e", Some(r#"[{"network":"evil"}]"#));
+    let err = w.plugin.add(&e).await.unwrap_err();
+    assert_eq!(code(&err), codes::INVALID_NETWORK);
+    assert!(err.to_string().contains("spec.NetworkType"), "{err}");
+    assert_clean(&w).await;
+}
+
+const THREE: &str = r#"[{"network":"mac","ip":"dynamic"},{"network":"brnet","ip":"dynamic"},{"network":"flan"}]"#;
+
+#[tokio::test]
+async fn fault_matrix_leaves_nothing_behind() {
+    // A delegate that fails, crashes or hangs past the budget, at each position.
+    for (plugin, fault, want) in [
+        ("bridge", Scripted::Fail("no bridge".into()), codes::DELEGATE_FAILED),
+        ("tuning", Scripted::Crash, codes::DELEGATE_FAILED),
+        ("flannel", Scripted::Hang, codes::TIMEOUT),
+        ("bridge", Scripted::Hang, codes::TIMEOUT),
+    ] {
+        let w = world(300);
+        w.delegates.script(plugin, fault.clone());
+        let c = pod(&w, "p", Some(THREE));
+        let err = w.plugin.add(&c).await.unwrap_err();
+        assert_eq!(code(&err), want, "{plugin} {fault:?}: {err}");
+        assert_clean(&w).await;
+    }
+    // The provisioner failing on its first call.
+    let w = world(2_000);
+    w.provisioner.fail_on_call(0);
+    let c = pod(&w, "p", Some(THREE));
+    let err = w.plugin.add(&c).await.unwrap_err();
+    assert_eq!(code(&err), codes::PROVISION_FAILED, "{err}");
+    assert_clean(&w).await;
+}
+
+#[tokio::test]
+async fn a_killed_add_is_undone_by_del_or_by_gc() {
+    for use_gc in [false, true] {
+        let w = world(60_000);
+        w.delegates.script("flannel", Scripted::Hang);
+        let c = pod(&w, "p", Some(THREE));
+        // The process dies while flannel hangs: the ADD future is simply dropped half-way.
+        let killed = tokio::time::timeout(Duration::from_millis(200), w.plugin.add(&c)).await;
+        assert!(killed.is_err());
+        let eps = endpoints(&w).await;
+        assert_eq!(eps.len(), 3);
+        assert!(eps.iter().all(|e| e.metadata.annotations.contains_key(PHASE_ANNOTATION)));
+        assert!(allocations(&w).await >= 2, "the crash left addresses allocated");
+        if use_gc {
+            let removed = w.plugin.gc(&[]).await.unwrap();
+            assert_eq!(removed.len(), 3);
+        } else {
+            w.plugin.del(&c).await.unwrap();
+        }
+        // The built-in interface left by the dead process is still in the recording provisioner's
+        // kernel: DEL removed it by name.
+        assert_clean(&w).await;
+    }
+}
+
+#[tokio::test]
+async fn gc_keeps_valid_attachments() {
+    let w = world(2_000);
+    let a = pod(&w, "a", Some(r#"[{"network":"mac","ip":"dynamic"}]"#));
+    let b = pod(&w, "b", Some(r#"[{"network":"mac","ip":"dynamic"}]"#));
+    w.plugin.add(&a).await.unwrap();
+    w.plugin.add(&b).await.unwrap();
+    let valid = [danm_core::cni::Attachment { container_id: a.container_id.clone(), ifname: "eth0".into() }];
+    let removed = w.plugin.gc(&valid).await.unwrap();
+    assert_eq!(removed.len(), 1);
+    let eps = endpoints(&w).await;
+    assert_eq!(eps.iter().map(|e| e.spec.cid.as_str()).collect::<Vec<_>>(), ["cid-a"]);
+    w.plugin.del(&a).await.unwrap();
+    assert_clean(&w).await;
+}
