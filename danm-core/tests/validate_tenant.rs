@@ -73,9 +73,11 @@ fn rule5_network_id_mappings_not_empty() {
 #[test]
 fn rule6_network_ids_are_short_plugin_names() {
     accepts(tc_create(&with_ids(&[("flannel", "abcdefghij"), ("calico", "calico-1.0")])));
+    // At most 10 characters for the types with host VLAN/VXLAN interfaces, as upstream; any length else.
+    accepts(tc_create(&with_ids(&[("flannel", "abcdefghijk")])));
+    rejects(tc_create(&with_ids(&[("macvlan", "abcdefghijk")])), "networkIds[\"macvlan\"]", NetworkIdTooLong);
+    rejects(tc_create(&with_ids(&[("SRIOV", "abcdefghijk")])), "networkIds[\"SRIOV\"]", NetworkIdTooLong);
     let field = "networkIds[\"flannel\"]";
-    // At most 10 characters for every type, not only dynamic ones.
-    rejects(tc_create(&with_ids(&[("flannel", "abcdefghijk")])), field, NetworkIdTooLong);
     rejects(tc_create(&with_ids(&[("flannel", "../x")])), field, InvalidPluginName);
     rejects(tc_create(&with_ids(&[("a b", "x")])), "networkIds[\"a b\"]", InvalidPluginName);
 }

@@ -95,8 +95,8 @@ fn parse_id(s: &str) -> Option<i64> {
 }
 
 /// Validates a TenantConfig: upstream rules 1–6, with `vniRange` checked against its `vniType`'s ID range,
-/// profile names checked as interface or device pool names, and every `networkIds` value a plugin name of
-/// at most 10 characters. All violations are reported, not just the first.
+/// profile names checked as interface or device pool names, and every `networkIds` value a plugin name,
+/// of at most 10 characters for the types with host VLAN/VXLAN interfaces (ipvlan, macvlan, sriov). All violations are reported, not just the first.
 pub fn validate_tenant_config(tc: &TenantConfig, op: &TenantConfigOperation<'_>) -> Result<(), ValidationErrors> {
     let mut errs = ValidationErrors::default();
     if tc.host_devices.is_empty() && tc.network_ids.is_empty() {
@@ -120,7 +120,10 @@ pub fn validate_tenant_config(tc: &TenantConfig, op: &TenantConfigOperation<'_>)
         }
         if !network_id.is_empty() {
             errs.check(names::plugin_name(&field, network_id));
-            if network_id.len() > MAX_NETWORK_ID_LEN_WITH_VNI {
+            // Rule 6, as upstream: only types DANM builds host VLAN/VXLAN interfaces for are limited. For the
+            // others, a TenantNetwork's own check after the mutation (rule 18) still applies.
+            let dynamic = matches!(network_type.to_ascii_lowercase().as_str(), "ipvlan" | "macvlan" | "sriov");
+            if dynamic && network_id.len() > MAX_NETWORK_ID_LEN_WITH_VNI {
                 errs.push(
                     &field,
                     Violation::NetworkIdTooLong,

@@ -1,0 +1,254 @@
+//! `danmctl get` and `danmctl describe`.
+
+use danm_core::ipam::{AllocatorId, Ipam};
+use danm_core::model::{DanmEp, Network, NetworkKey, NetworkKind, PodRecord, TenantConfig};
+use danm_core::store::{Datastore, DatastoreExt, EndpointQuery, ObjectKey, Query};
+use serde_json::{Value, json};
+
+use super::{CtlError, Resource};
+
+/// How `get` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// A table.
+    #[default]
+    Table,
+    /// A Kubernetes `List` object as JSON.
+    Json,
+    /// The same as YAML.
+    Yaml,
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "table" | "wide" => Ok(Self::Table),
+            "json" => Ok(Self::Json),
+            "yaml" => Ok(Self::Yaml),
+            other => Err(format!("unknown output format `{other}`: use json or yaml")),
+        }
+    }
+}
+
+/// Lays rows out under headers, columns padded to their widest cell.
+fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        padded.join("   ").trim_end().to_owned()
+    };
+    let mut out = vec![line(headers.to_vec())];
+    out.extend(rows.iter().map(|r| line(r.iter().map(String::as_str).collect())));
+    out.join("\n") + "\n"
+}
+
+fn or_dash(s: &str) -> String {
+    if s.is_empty() { "-".into() } else { s.to_owned() }
+}
+
+fn list_doc(items: Vec<Value>, format: Format) -> String {
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": items});
+    match format {
+        Format::Yaml => serde_yaml::to_string(&list).unwrap_or_default(),
+        _ => serde_json::to_string_pretty(&list).unwrap_or_default() + "\n",
+    }
+}
+
+/// Lists objects; `namespace` `None` means every namespace.
+pub async fn get<S: Datastore + ?Sized>(
+    store: &S,
+    resource: Resource,
+    namespace: Option<&str>,
+    format: Format,
+) -> Result<String, CtlError> {
+    let ns = namespace.map(str::to_owned);
+    match resource {
+        Resource::Networks | Resource::Kind(_) => {
+            let kind = match resource {
+                Resource::Kind(k) => Some(k),
+                _ => None,
+            };
+            let nets: Vec<Network> = store
+                .list_as::<Network>(&Query::Networks { kind, namespace: ns })
+                .await?
+                .into_iter()
+                .map(|v| v.value)
+                .collect();
+            if format != Format::Table {
+                return Ok(list_doc(
+                    nets.iter().map(|n| serde_json::to_value(n).unwrap_or_default()).collect(),
+                    format,
+                ));
+            }
+            let rows = nets
+                .iter()
+                .map(|n| {
+                    let o = &n.spec.options;
+                    let vid = match (o.vlan, o.vxlan) {
+                        (Some(v), _) => format!("vlan {v}"),
+                        (_, Some(v)) => format!("vxlan {v}"),
+                        _ => "-".into(),
+                    };
+                    vec![
+                        n.kind.to_string(),
+                        n.metadata.namespace.clone().unwrap_or_else(|| "-".into()),
+                        n.metadata.name.clone(),
+                        n.spec.network_id.clone(),
+                        or_dash(&n.spec.network_type),
+                        or_dash(&o.cidr),
+                        or_dash(&o.net6),
+                        or_dash(&o.host_device),
+                        vid,
+                    ]
+                })
+                .collect::<Vec<_>>();
+            Ok(table(&["KIND", "NAMESPACE", "NAME", "NETWORKID", "TYPE", "CIDR", "NET6", "HOST_DEVICE", "VID"], &rows))
+        }
+        Resource::TenantConfigs => {
+            let tcs: Vec<TenantConfig> =
+                store.list_as::<TenantConfig>(&Query::TenantConfigs).await?.into_iter().map(|v| v.value).collect();
+            if format != Format::Table {
+                return Ok(list_doc(tcs.iter().map(|t| serde_json::to_value(t).unwrap_or_default()).collect(), format));
+            }
+            let rows = tcs
+                .iter()
+                .map(|t| {
+                    let devs: Vec<String> = t.host_devices.iter().map(|d| d.name.clone()).collect();
+                    let ids: Vec<String> = t.network_ids.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    vec![t.metadata.name.clone(), or_dash(&devs.join(",")), or_dash(&ids.join(","))]
+                })
+                .collect::<Vec<_>>();
+            Ok(table(&["NAME", "HOST_DEVICES", "NETWORK_IDS"], &rows))
+        }
+        Resource::Endpoints => {
+            let q = EndpointQuery { namespace: ns, ..EndpointQuery::default() };
+            let eps: Vec<DanmEp> =
+                store.list_as::<DanmEp>(&Query::Endpoints(q)).await?.into_iter().map(|v| v.value).collect();
+            if format != Format::Table {
+                return Ok(list_doc(eps.iter().map(|e| serde_json::to_value(e).unwrap_or_default()).collect(), format));
+            }
+            Ok(endpoint_table(&eps))
+        }
+        Resource::Pods => {
+            let pods: Vec<PodRecord> = store
+                .list_as::<PodRecord>(&Query::Pods { namespace: ns })
+                .await?
+                .into_iter()
+                .map(|v| v.value)
+                .collect();
+            if format != Format::Table {
+                return Ok(list_doc(
+                    pods.iter().map(|p| serde_json::to_value(p).unwrap_or_default()).collect(),
+                    format,
+                ));
+            }
+            let rows = pods
+                .iter()
+                .map(|p| {
+                    let ifaces = danm_core::pod::interfaces_from_annotations(&p.metadata.annotations)
+                        .ok()
+                        .flatten()
+                        .map(|l| l.iter().map(|i| i.network.name.clone()).collect::<Vec<_>>().join(","))
+                        .unwrap_or_default();
+                    vec![
+                        p.metadata.namespace.clone().unwrap_or_default(),
+                        p.metadata.name.clone(),
+                        p.metadata.uid.clone().unwrap_or_else(|| "-".into()),
+                        or_dash(&ifaces),
+                    ]
+                })
+                .collect::<Vec<_>>();
+            Ok(table(&["NAMESPACE", "NAME", "UID", "NETWORKS"], &rows))
+        }
+    }
+}
+
+fn endpoint_table(eps: &[DanmEp]) -> String {
+    let rows = eps
+        .iter()
+        .map(|e| {
+            vec![
+                e.metadata.namespace.clone().unwrap_or_default(),
+                e.spec.pod.clone(),
+                e.spec.interface.name.clone(),
+                format!("{}/{}", e.spec.network_kind().unwrap_or(NetworkKind::DanmNet), e.spec.network_name),
+                or_dash(&e.spec.interface.address),
+                or_dash(&e.spec.interface.address_ipv6),
+                or_dash(&e.spec.host),
+            ]
+        })
+        .collect::<Vec<_>>();
+    table(&["NAMESPACE", "POD", "INTERFACE", "NETWORK", "ADDRESS", "ADDRESS6", "HOST"], &rows)
+}
+
+/// The first network named `name` among `kinds`, seen from `namespace` (ClusterNetworks ignore it).
+pub(super) async fn find_network<S: Datastore + ?Sized>(
+    store: &S,
+    kinds: &[NetworkKind],
+    name: &str,
+    namespace: &str,
+) -> Result<Network, CtlError> {
+    for kind in kinds {
+        let key = NetworkKey::new(*kind, namespace, name);
+        if let Some(v) = store.get_as::<Network>(&ObjectKey::Network(key)).await? {
+            return Ok(v.value);
+        }
+    }
+    Err(CtlError::NotFound(format!("network {name} (namespace {namespace})")))
+}
+
+/// Describes a network: its spec, the use of its pools per family, and its endpoints.
+pub async fn describe_network<S: Datastore + ?Sized>(
+    store: &S,
+    name: &str,
+    namespace: &str,
+) -> Result<String, CtlError> {
+    let net = find_network(store, &NetworkKind::ALL, name, namespace).await?;
+    let mut out = serde_yaml::to_string(&net).unwrap_or_default();
+    let ipam = Ipam::new(store, AllocatorId::new("danmctl"));
+    let usage = ipam.usage(&net).await?;
+    out.push_str("\nPools:\n");
+    if usage.is_empty() {
+        out.push_str("  none: neither spec.Options.cidr nor spec.Options.net6 is set\n");
+    } else {
+        let rows = usage
+            .iter()
+            .map(|u| {
+                vec![
+                    u.family.to_string(),
+                    u.subnet.to_string(),
+                    format!("{} - {}", u.start, u.end),
+                    u.capacity.to_string(),
+                    u.allocated_in_pool.to_string(),
+                    u.free().to_string(),
+                    (u.allocated - u.allocated_in_pool).to_string(),
+                ]
+            })
+            .collect::<Vec<_>>();
+        out.push_str(&indent(&table(
+            &["FAMILY", "SUBNET", "DYNAMIC RANGE", "CAPACITY", "USED", "FREE", "OUTSIDE RANGE"],
+            &rows,
+        )));
+    }
+    let eps: Vec<DanmEp> = store
+        .list_as::<DanmEp>(&Query::Endpoints(EndpointQuery::network(net.key())))
+        .await?
+        .into_iter()
+        .map(|v| v.value)
+        .collect();
+    out.push_str(&format!("\nEndpoints ({}):\n", eps.len()));
+    if !eps.is_empty() {
+        out.push_str(&indent(&endpoint_table(&eps)));
+    }
+    Ok(out)
+}
+
+fn indent(s: &str) -> String {
+    s.lines().map(|l| format!("  {l}\n")).collect()
+}

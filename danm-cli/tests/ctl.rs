@@ -1,0 +1,103 @@
+//! danmctl's verbs on the in-memory store.
+
+use danm_cli::ctl::{self, CtlError, Format, Resource};
+use danm_core::ipam::{AllocatorId, Family, IpRequest, Ipam, OwnerId};
+use danm_core::model::{DanmEp, DanmEpSpec, Network, NetworkKey, NetworkKind, ObjectMeta};
+use danm_core::store::{Datastore, DatastoreExt, MemoryStore, Object, ObjectKey};
+use futures::executor::block_on;
+
+const NETWORKS: &str = include_str!("../../danm-core/tests/fixtures/networks.yaml");
+const TENANT: &str = include_str!("../../danm-core/tests/fixtures/tenant_objects.yaml");
+const PODS: &str = include_str!("../../danm-core/tests/fixtures/pods.yaml");
+
+fn apply(store: &MemoryStore, text: &str) -> Result<Vec<String>, CtlError> {
+    block_on(ctl::apply(store, text, "default", false)).map(|v| v.iter().map(ToString::to_string).collect())
+}
+
+#[test]
+fn apply_is_idempotent_and_reports_what_changed() {
+    let store = MemoryStore::new();
+    let first = apply(&store, NETWORKS).unwrap();
+    assert!(first.iter().all(|l| l.ends_with("created")), "{first:?}");
+    assert!(first.contains(&"DanmNet blue/signalling created".to_owned()), "{first:?}");
+    let again = apply(&store, NETWORKS).unwrap();
+    assert!(again.iter().all(|l| l.ends_with("unchanged")), "{again:?}");
+    let changed = NETWORKS.replacen("host_device: ens6", "host_device: ens9", 1);
+    let third = apply(&store, &changed).unwrap();
+    assert_eq!(third.iter().filter(|l| l.ends_with("configured")).count(), 1, "{third:?}");
+    apply(&store, TENANT).unwrap();
+    apply(&store, PODS).unwrap();
+}
+
+#[test]
+fn a_rejected_document_changes_nothing() {
+    let store = MemoryStore::new();
+    let text = "apiVersion: danm.k8s.io/v1\nkind: DanmNet\nmetadata: {name: ok, namespace: a}\nspec: {NetworkID: ok}\n---\n\
+                apiVersion: danm.k8s.io/v1\nkind: DanmNet\nmetadata: {name: bad, namespace: a}\n\
+                spec: {NetworkID: bad, Options: {cidr: 10.0.0.0/33}}\n";
+    let err = apply(&store, text).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("document 1") && msg.contains("spec.Options.cidr"), "{msg}");
+    assert!(store.is_empty(), "the valid first document must not have been written");
+    let path = "apiVersion: danm.k8s.io/v1\nkind: DanmNet\nmetadata: {name: p, namespace: a}\n\
+                spec: {NetworkID: p, NetworkType: ../../bin/sh}\n";
+    assert!(apply(&store, path).unwrap_err().to_string().contains("spec.NetworkType"));
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: x\n  namespace: a\n  annotations:\n    danm.k8s.io/interfaces: '[{\"network\":\"a\",\"net\":\"b\"}]'\n";
+    assert!(apply(&store, pod).unwrap_err().to_string().contains("net"));
+    assert!(store.is_empty());
+}
+
+#[test]
+fn get_lists_as_a_table_or_a_kubernetes_list() {
+    let store = MemoryStore::new();
+    apply(&store, NETWORKS).unwrap();
+    apply(&store, TENANT).unwrap();
+    let t = block_on(ctl::get(&store, Resource::Networks, Some("blue"), Format::Table)).unwrap();
+    assert!(t.starts_with("KIND"), "{t}");
+    assert!(t.contains("signalling") && t.contains("ClusterNetwork"), "{t}");
+    let j = block_on(ctl::get(&store, Resource::Kind(NetworkKind::DanmNet), Some("blue"), Format::Json)).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&j).unwrap();
+    assert_eq!(v["kind"], "List");
+    assert_eq!(v["items"].as_array().unwrap().len(), 5);
+    assert_eq!(v["items"][0]["spec"]["NetworkID"].as_str().is_some(), true);
+    let y = block_on(ctl::get(&store, Resource::TenantConfigs, None, Format::Yaml)).unwrap();
+    assert!(y.contains("hostDevices"), "{y}");
+    assert!("bogus".parse::<Resource>().is_err());
+}
+
+#[test]
+fn describe_shows_pool_use_and_delete_refuses_a_network_in_use() {
+    let store = MemoryStore::new();
+    apply(&store, NETWORKS).unwrap();
+    let key = NetworkKey::new(NetworkKind::DanmNet, "blue", "signalling");
+    let net = block_on(store.get_as::<Network>(&ObjectKey::Network(key.clone()))).unwrap().unwrap().value;
+    let ipam = Ipam::new(&store, AllocatorId::new("n"));
+    let a = block_on(ipam.assign(&net, Family::V4, IpRequest::Dynamic, OwnerId(1))).unwrap();
+    let mut ep = DanmEp {
+        api_version: "danm.k8s.io/v1".into(),
+        kind: "DanmEp".into(),
+        metadata: ObjectMeta::new("ep1", Some("blue")),
+        spec: DanmEpSpec {
+            network_name: "signalling".into(),
+            api_type: "DanmNet".into(),
+            pod: "p".into(),
+            ..DanmEpSpec::default()
+        },
+    };
+    ep.spec.interface.name = "eth0".into();
+    ep.spec.interface.address = a.to_record();
+    block_on(store.create(&Object::Endpoint(ep.clone()))).unwrap();
+
+    let d = block_on(ctl::describe_network(&store, "signalling", "blue")).unwrap();
+    assert!(d.contains("Pools:") && d.contains("IPv4"), "{d}");
+    assert!(d.contains("Endpoints (1)") && d.contains(&a.to_record()), "{d}");
+
+    let err = block_on(ctl::delete(&store, Resource::Networks, "signalling", "blue")).unwrap_err();
+    assert!(matches!(err, CtlError::InUse(_)), "{err}");
+    block_on(store.delete(&Object::Endpoint(ep).key(), None)).unwrap();
+    let done = block_on(ctl::delete(&store, Resource::Networks, "signalling", "blue")).unwrap();
+    assert!(done.contains("1 leftover allocation block"), "{done}");
+    let gone = block_on(ctl::delete(&store, Resource::Networks, "signalling", "blue")).unwrap_err();
+    assert!(matches!(gone, CtlError::NotFound(_)));
+    assert!(block_on(ctl::delete(&store, Resource::Endpoints, "x", "blue")).is_err());
+}
