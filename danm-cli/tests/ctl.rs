@@ -59,7 +59,7 @@ fn get_lists_as_a_table_or_a_kubernetes_list() {
     let v: serde_json::Value = serde_json::from_str(&j).unwrap();
     assert_eq!(v["kind"], "List");
     assert_eq!(v["items"].as_array().unwrap().len(), 5);
-    assert_eq!(v["items"][0]["spec"]["NetworkID"].as_str().is_some(), true);
+    assert!(v["items"][0]["spec"]["NetworkID"].as_str().is_some());
     let y = block_on(ctl::get(&store, Resource::TenantConfigs, None, Format::Yaml)).unwrap();
     assert!(y.contains("hostDevices"), "{y}");
     assert!("bogus".parse::<Resource>().is_err());
