@@ -16,5 +16,11 @@ step "cargo test"
 cargo test --workspace --all-targets --all-features
 cargo test --workspace --doc --all-features
 
+step "examples"
+for example in ipam_embedding meta_plugin; do
+  cargo run -q -p danm-examples --example "$example" > /dev/null
+  echo "example $example: ok"
+done
+
 step "cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
