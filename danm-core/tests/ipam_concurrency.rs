@@ -58,7 +58,12 @@ fn report(phase: &str, results: &[IpamStats]) -> u64 {
     let conflicts: u64 = results.iter().map(|s| s.conflicts).sum();
     let scans: u64 = results.iter().map(|s| s.pool_scans).sum();
     let worst = results.iter().map(|s| s.conflicts).max().unwrap_or_default();
-    println!("{phase}: {conflicts} conflicts retried ({worst} at most by one allocator), {scans} pool scans");
+    let hits: u64 = results.iter().map(|s| s.cache_hits).sum();
+    let misses: u64 = results.iter().map(|s| s.cache_misses).sum();
+    println!(
+        "{phase}: {conflicts} conflicts retried ({worst} at most by one allocator), {scans} pool scans, \
+         {hits} writes without a read, {misses} of them refused as stale"
+    );
     conflicts
 }
 

@@ -29,6 +29,10 @@ pub struct IpamStats {
     pub conflicts: u64,
     /// Times a dynamic allocation listed a pool's blocks to find free space.
     pub pool_scans: u64,
+    /// Dynamic allocations written straight into the block this driver wrote last, without a read.
+    pub cache_hits: u64,
+    /// Times that block had changed meanwhile, so the write was refused and the block read again.
+    pub cache_misses: u64,
 }
 
 #[derive(Debug, Default)]
@@ -37,6 +41,8 @@ struct Counters {
     freed: AtomicU64,
     conflicts: AtomicU64,
     pool_scans: AtomicU64,
+    cache_hits: AtomicU64,
+    cache_misses: AtomicU64,
 }
 
 #[derive(Debug, Clone)]
@@ -53,6 +59,10 @@ struct CursorState {
 /// that loses a race jumps to a randomly chosen block further on, so concurrent allocators spread over the
 /// pool instead of fighting over one record.
 ///
+/// A driver remembers the block it wrote last in each pool, and writes its next dynamic allocation straight
+/// into it at the remembered version; compare-and-swap refuses the write if the block changed meanwhile,
+/// and the block is then read again. A long-running allocator thus needs one round trip per allocation.
+///
 /// Every address is recorded with its [`OwnerId`], so it can be freed by its holder with nothing else
 /// known: DEL after a crash, and garbage collection, rely on that.
 #[derive(Debug)]
@@ -62,6 +72,8 @@ pub struct Ipam<S> {
     policy: RetryPolicy,
     sleeper: Arc<dyn Sleeper>,
     cursors: Mutex<HashMap<PoolKey, CursorState>>,
+    /// Per pool, the block this driver wrote last, at the version it wrote.
+    recent: Mutex<HashMap<PoolKey, (u128, Versioned<Block>)>>,
     counters: Counters,
 }
 
@@ -75,6 +87,7 @@ impl<S: Datastore> Ipam<S> {
             policy: RetryPolicy::default(),
             sleeper: Arc::new(NoSleep),
             cursors: Mutex::new(HashMap::new()),
+            recent: Mutex::new(HashMap::new()),
             counters: Counters::default(),
         }
     }
@@ -103,6 +116,8 @@ impl<S: Datastore> Ipam<S> {
             freed: self.counters.freed.load(Ordering::Relaxed),
             conflicts: self.counters.conflicts.load(Ordering::Relaxed),
             pool_scans: self.counters.pool_scans.load(Ordering::Relaxed),
+            cache_hits: self.counters.cache_hits.load(Ordering::Relaxed),
+            cache_misses: self.counters.cache_misses.load(Ordering::Relaxed),
         }
     }
 
@@ -192,13 +207,18 @@ impl<S: Datastore> Ipam<S> {
                 FreeOutcome::Freed => {}
             }
             let written = if block.is_empty() {
-                self.store.delete(&ObjectKey::Block(key.clone()), Some(&current.version)).await
+                self.store.delete(&ObjectKey::Block(key.clone()), Some(&current.version)).await.map(|()| None)
             } else {
-                self.store.update(&Object::Block { key: key.clone(), block }, &current.version).await.map(drop)
+                let object = Object::Block { key: key.clone(), block: block.clone() };
+                self.store
+                    .update(&object, &current.version)
+                    .await
+                    .map(|version| Some(Versioned { version, value: block }))
             };
             match written {
-                Ok(()) => {
+                Ok(now) => {
                     self.counters.freed.fetch_add(1, Ordering::Relaxed);
+                    self.remember_if_recent(&key, now);
                     return Ok(());
                 }
                 Err(e) if is_race(&e) => self.lost_race(&key.pool, &mut conflicts).await?,
@@ -268,7 +288,10 @@ impl<S: Datastore> Ipam<S> {
                 return if holder == owner { Ok(offset) } else { Err(IpamError::InUse { request, addr }) };
             }
             match self.write_slot(&bkey, current, slot, owner, false).await {
-                Ok(()) => return Ok(offset),
+                Ok(now) => {
+                    self.remember_if_recent(&bkey, Some(now));
+                    return Ok(offset);
+                }
                 Err(e) if is_race(&e) => self.lost_race(key, &mut conflicts).await?,
                 Err(e) => return Err(e.into()),
             }
@@ -281,6 +304,23 @@ impl<S: Datastore> Ipam<S> {
         let (first, last) = pool.block_range().ok_or_else(exhausted)?;
         let cursor = self.cursor(key, first, last).await?;
         let (mut index, mut resume) = (cursor, true);
+        if let Some((recent, cached)) = self.recent(key).filter(|(i, _)| (first..=last).contains(i)) {
+            let from = cached.value.last().map_or(0, |l| l.saturating_add(1));
+            if let Some(slot) = pool.find_free(recent, Some(&cached.value), from) {
+                let bkey = BlockKey { pool: key.clone(), index: recent };
+                match self.write_slot(&bkey, Some(cached), slot, owner, true).await {
+                    Ok(now) => {
+                        self.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
+                        self.remember(key, recent, now);
+                        return Ok(recent * u128::from(super::BLOCK_SIZE) + u128::from(slot));
+                    }
+                    Err(e) if is_race(&e) => self.counters.cache_misses.fetch_add(1, Ordering::Relaxed),
+                    Err(e) => return Err(e.into()),
+                };
+            }
+            // Carry on from that block with a fresh read.
+            index = recent;
+        }
         let (mut conflicts, mut full_run, mut scans) = (0u32, 0u32, 0u32);
         loop {
             let bkey = BlockKey { pool: key.clone(), index };
@@ -307,7 +347,8 @@ impl<S: Datastore> Ipam<S> {
                 continue;
             };
             match self.write_slot(&bkey, current, slot, owner, true).await {
-                Ok(()) => {
+                Ok(now) => {
+                    self.remember(key, index, now);
                     if index != cursor {
                         self.move_cursor(key, index).await;
                     }
@@ -369,7 +410,7 @@ impl<S: Datastore> Ipam<S> {
         slot: u8,
         owner: OwnerId,
         dynamic: bool,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Versioned<Block>, StoreError> {
         let (mut block, version) = match current {
             Some(c) => (c.value, Some(c.version)),
             None => (Block::default(), None),
@@ -378,10 +419,33 @@ impl<S: Datastore> Ipam<S> {
             // Callers only pick free slots of the block they read; a taken slot means the read was stale.
             return Err(StoreError::Conflict { key: key.to_string() });
         }
-        let object = Object::Block { key: key.clone(), block };
-        match version {
-            Some(v) => self.store.update(&object, &v).await.map(drop),
-            None => self.store.create(&object).await.map(drop),
+        let object = Object::Block { key: key.clone(), block: block.clone() };
+        let version = match version {
+            Some(v) => self.store.update(&object, &v).await?,
+            None => self.store.create(&object).await?,
+        };
+        Ok(Versioned { version, value: block })
+    }
+
+    fn recent(&self, key: &PoolKey) -> Option<(u128, Versioned<Block>)> {
+        self.recent.lock().ok().and_then(|r| r.get(key).cloned())
+    }
+
+    fn remember(&self, key: &PoolKey, index: u128, block: Versioned<Block>) {
+        if let Ok(mut r) = self.recent.lock() {
+            r.insert(key.clone(), (index, block));
+        }
+    }
+
+    /// After this driver wrote block `key` (`None`: deleted it), keeps the remembered block in step.
+    fn remember_if_recent(&self, key: &BlockKey, now: Option<Versioned<Block>>) {
+        if let Ok(mut r) = self.recent.lock()
+            && r.get(&key.pool).is_some_and(|(i, _)| *i == key.index)
+        {
+            match now {
+                Some(block) => r.insert(key.pool.clone(), (key.index, block)),
+                None => r.remove(&key.pool),
+            };
         }
     }
 
