@@ -1,6 +1,19 @@
-//! danm-cli: the code the reference binaries share.
+//! danm-cli: the code the DANM reference binaries share, kept out of their `main` functions.
 //!
-//! The binaries (`danmctl`, and the others as they land) are thin: they parse arguments, build backends
-//! and call into this library. This crate is not a general-purpose library; embedders use danm-core.
+//! This crate does the I/O that `danm-core` leaves out: it reads a plugin's environment and stdin,
+//! runs other CNI plugins as processes, and hosts the small plugins DANM ships and danmctl's verbs. It
+//! holds no network model, IPAM or validation of its own; those live in `danm-core`.
+//!
+//! - [`cni_main`]: the `main` of a CNI plugin binary: environment and stdin in, dispatch, stdout and
+//!   exit code out.
+//! - [`delegate`]: [`ProcessExecutor`], the `DelegateExecutor` that runs plugins found on `CNI_PATH`.
+//! - [`fakeipam`]: the IPAM plugin that hands out exactly the addresses its configuration lists.
+//! - [`ctl`]: danmctl's verbs over any Datastore.
 
+pub mod cni_main;
 pub mod ctl;
+pub mod delegate;
+pub mod fakeipam;
+
+pub use delegate::ProcessExecutor;
+pub use fakeipam::FakeIpam;

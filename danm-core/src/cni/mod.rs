@@ -3,8 +3,9 @@
 //! `CNI_ARGS` and the `GC` attachment list.
 //!
 //! Everything here is data and pure conversion: nothing reads the environment, stdin or files, and
-//! nothing executes plugins. Results are held in one canonical shape ([`CniResult`]) and rendered
-//! to, or read from, the JSON of any supported version.
+//! nothing executes plugins; [`skel`] turns an already-collected plugin environment into a request
+//! and a plugin's answer into the bytes to print. Results are held in one canonical shape
+//! ([`CniResult`]) and rendered to, or read from, the JSON of any supported version.
 
 mod args;
 mod danm_conf;
@@ -12,6 +13,7 @@ mod error;
 mod netconf;
 mod result;
 mod result_json;
+pub mod skel;
 mod version;
 
 #[cfg(test)]

@@ -5,3 +5,4 @@ mod danm_conf;
 mod netconf;
 mod props;
 mod result_versions;
+mod skel;
