@@ -9,11 +9,13 @@
 //! - [`delegate`]: [`ProcessExecutor`], the `DelegateExecutor` that runs plugins found on `CNI_PATH`.
 //! - [`fakeipam`]: the IPAM plugin that hands out exactly the addresses its configuration lists.
 //! - [`ctl`]: danmctl's verbs over any Datastore.
+//! - [`store`]: the embedded local store, one SQLite file safe for many processes at once.
 
 pub mod cni_main;
 pub mod ctl;
 pub mod delegate;
 pub mod fakeipam;
+pub mod store;
 
 pub use delegate::ProcessExecutor;
 pub use fakeipam::FakeIpam;

@@ -6,10 +6,13 @@
 //! and a stale version is answered with [`StoreError::Conflict`], a typed error that never needs a message
 //! matched. Creating an object that exists is a `Conflict` too (Kubernetes answers both with 409).
 //!
-//! Backends: [`MemoryStore`] (feature `memory`, on by default) here; the SQLite file store and the
-//! Kubernetes store live in their own crates. [`Latency`] and [`Metered`] wrap any backend to add a round
-//! trip delay or to count reads, writes and bytes written.
+//! Backends: [`MemoryStore`] (feature `memory`, on by default) here; the SQLite file store lives in
+//! `danm-cli`, the Kubernetes store in `danm-k8s`. [`Latency`] and [`Metered`] wrap any backend to add a round
+//! trip delay or to count reads, writes and bytes written. The `conformance` module (feature `test-util`)
+//! holds the checks every backend must pass.
 
+#[cfg(any(test, feature = "test-util"))]
+pub mod conformance;
 mod error;
 mod key;
 #[cfg(feature = "memory")]
