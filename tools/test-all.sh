@@ -31,3 +31,33 @@ done
 
 step "cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+
+step "VM tests (user-mode-linux: ipvlan and 802.1Q; danm-netlink's kernel suite again on Debian's 6.1 kernel)"
+# The path of danm-netlink's integration test binary $1, built for the host (gnu) target.
+test_binary() {
+    cargo test --no-run -p danm-netlink --test "$1" --message-format=json |
+        grep '"reason":"compiler-artifact"' | grep '"kind":\["test"\]' | grep "\"name\":\"$1\"" |
+        sed -n 's/.*"executable":"\([^"]*\)".*/\1/p'
+}
+# Runs a test binary in the VM; when the VM cannot start, skips locally and fails under CI.
+in_vm() {
+    local bin rc=0
+    bin=$(test_binary "$1")
+    [ -n "$bin" ] || { echo "FAILED: no test binary $1" >&2; return 1; }
+    shift
+    tools/uml-run.sh "$bin" "$@" || rc=$?
+    if [ "$rc" = 125 ] && [ "${CI:-}" != true ]; then
+        echo "SKIPPED: VM tests: the VM did not start or report (see above)"
+        return 0
+    fi
+    return "$rc"
+}
+if tools/vm-setup.sh; then
+    in_vm vm --include-ignored --test-threads=2
+    in_vm kernel --test-threads=2
+elif [ "${CI:-}" = true ]; then
+    echo "FAILED: tools/vm-setup.sh failed, and under CI the VM tests may not be skipped" >&2
+    exit 1
+else
+    echo "SKIPPED: VM tests: tools/vm-setup.sh failed (no apt-get or no network?)"
+fi

@@ -1,0 +1,88 @@
+//! [`NetlinkProvisioner`]: danm-core's [`InterfaceProvisioner`] on the running kernel.
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use danm_core::provision::{
+    CreatedInterface, HostInterface, InterfaceProvisioner, LinkState, PodInterface, ProvisionError,
+};
+use futures::lock::Mutex;
+
+use crate::netns::{self, Netns};
+use crate::{host, pod};
+
+/// Creates, inspects and removes pod and host interfaces through rtnetlink.
+///
+/// Host-side work (creating a pod interface before it moves, VLAN and VXLAN interfaces) happens in
+/// the *host namespace* chosen at construction; pod-side work in the namespace named by each request.
+/// Every operation runs on a short-lived thread of its own (see the crate docs), so the provisioner
+/// can be called from any executor and from any thread.
+///
+/// Host interfaces are reference counted by holder in their alias. Updates of that record are
+/// serialised within one provisioner; run one provisioner per node for host interfaces (DANM's
+/// netwatcher), since two processes updating the same interface's holders at once could lose one.
+#[derive(Debug)]
+pub struct NetlinkProvisioner {
+    host: Netns,
+    host_lock: Mutex<()>,
+}
+
+impl NetlinkProvisioner {
+    /// A provisioner whose host namespace is the network namespace of the calling thread, captured
+    /// now: later namespace changes of the thread do not affect it.
+    ///
+    /// Fails only when `/proc/thread-self/ns/net` cannot be opened (no procfs).
+    pub fn new() -> Result<Self, ProvisionError> {
+        Ok(Self::with_netns(Netns::current()?))
+    }
+
+    /// A provisioner whose host namespace is the one at `path` (e.g. `/proc/1/ns/net`, or a
+    /// `/var/run/netns/<name>` mount). Fails with [`ProvisionError::NoNetns`] when nothing is there.
+    pub fn with_host_netns(path: impl AsRef<Path>) -> Result<Self, ProvisionError> {
+        Ok(Self::with_netns(Netns::open_existing(path.as_ref())?))
+    }
+
+    fn with_netns(host: Netns) -> Self {
+        Self { host, host_lock: Mutex::new(()) }
+    }
+}
+
+#[async_trait]
+impl InterfaceProvisioner for NetlinkProvisioner {
+    async fn create(&self, iface: &PodInterface) -> Result<CreatedInterface, ProvisionError> {
+        let pod_ns = Netns::open_existing(&iface.netns)?;
+        let iface = iface.clone();
+        let moved_ns = pod_ns.clone();
+        netns::in_two(&self.host, &pod_ns, move |host, pod| pod::create(host, pod, moved_ns, iface)).await
+    }
+
+    async fn delete(&self, netns_path: &Path, name: &str) -> Result<(), ProvisionError> {
+        // A namespace that is gone, or a stale mount point where it was, holds nothing to delete.
+        let Some(pod_ns) = Netns::open(netns_path)? else {
+            return Ok(());
+        };
+        if !netns::is_enterable(&pod_ns) {
+            return Ok(());
+        }
+        let name = name.to_owned();
+        netns::in_netns(&pod_ns, move |pod| pod::delete(pod, name)).await
+    }
+
+    async fn inspect(&self, netns_path: &Path, name: &str) -> Result<Option<LinkState>, ProvisionError> {
+        let pod_ns = Netns::open_existing(netns_path)?;
+        let name = name.to_owned();
+        netns::in_netns(&pod_ns, move |pod| pod::inspect(pod, name)).await
+    }
+
+    async fn ensure_host(&self, host_iface: &HostInterface, holder: &str) -> Result<(), ProvisionError> {
+        let _serial = self.host_lock.lock().await;
+        let (want, holder) = (host_iface.clone(), holder.to_owned());
+        netns::in_netns(&self.host, move |host| host::ensure(host, want, holder)).await
+    }
+
+    async fn release_host(&self, name: &str, holder: &str) -> Result<bool, ProvisionError> {
+        let _serial = self.host_lock.lock().await;
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        netns::in_netns(&self.host, move |host| host::release(host, name, holder)).await
+    }
+}

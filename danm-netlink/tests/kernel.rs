@@ -1,0 +1,418 @@
+//! Real-kernel tests of the netlink provisioner on the machine's own kernel (macvlan, VXLAN, veth).
+//!
+//! Each test moves its own thread into a fresh network namespace, which stands for the host, and makes
+//! further namespaces for pods, so tests run in parallel with the same names and touch nothing outside.
+//! Without the privilege to do so they print `SKIPPED: ...` (and fail under `CI=true`).
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use danm_core::provision::{
+    HostInterface, HostLinkKind, InterfaceProvisioner, IpVlanMode, LinkKind, MacVlanMode, PolicyRouting, ProvisionError,
+};
+use danm_netlink::NetlinkProvisioner;
+use futures::executor::block_on as run;
+use netlink_packet_route::link::{InfoData, InfoMacVlan, InfoVxlan, MacVlanMode as NlMacVlanMode};
+
+/// A host namespace with a veth pair `p0`/`p1` (up, so slaves of `p0` have carrier) and a provisioner.
+fn host(test: &str) -> Option<NetlinkProvisioner> {
+    if !enter_fresh_netns(test) {
+        return None;
+    }
+    block_on(async {
+        let h = connect();
+        add_veth(&h, "p0", "p1").await;
+    });
+    Some(NetlinkProvisioner::new().unwrap())
+}
+
+fn host_links() -> Vec<String> {
+    block_on(async { link_names(&connect()).await })
+}
+
+fn macvlan() -> LinkKind {
+    LinkKind::MacVlan(MacVlanMode::Bridge)
+}
+
+#[test]
+fn macvlan_pod_interface_is_fully_configured() {
+    let Some(provisioner) = host("macvlan_pod_interface_is_fully_configured") else { return };
+    let pod = Ns::new();
+    let mut iface = pod_iface(&pod, "eth1", "tmp-a1", macvlan(), "p0", &["10.10.0.5/24", "fd00:10::5/64"]);
+    iface.mtu = Some(1400);
+    iface.routes = vec![route("10.20.0.0/16", "10.10.0.1"), route("fd00:20::/64", "fd00:10::1")];
+    iface.policy = Some(PolicyRouting {
+        table: 100,
+        routes: vec![route("0.0.0.0/0", "10.10.0.254"), route("::/0", "fd00:10::fe")],
+    });
+
+    let created = run(provisioner.create(&iface)).unwrap();
+    assert_eq!(created.mtu, 1400);
+    assert_eq!(created.mac.len(), 17, "{created:?}");
+    // Nothing stays behind in the host under the temporary name.
+    assert_eq!(host_links(), ["lo", "p0", "p1"]);
+
+    // What inspect reads back (link-local addresses aside).
+    let state = run(provisioner.inspect(&pod.path(), "eth1")).unwrap().unwrap();
+    assert_eq!(state.name, "eth1");
+    assert_eq!(state.mac, created.mac);
+    assert_eq!(state.mtu, 1400);
+    assert!(state.up);
+    let mut addresses = state.addresses.clone();
+    addresses.sort();
+    assert_eq!(addresses, [net("10.10.0.5/24"), net("fd00:10::5/64")]);
+
+    // Kind, routes and rules, read with netlink in the pod.
+    let (link, routes, rules) = pod.netlink(|h| async move {
+        let link = link(&h, "eth1").await.unwrap();
+        (link, routes(&h).await, source_rules(&h).await)
+    });
+    let Some(InfoData::MacVlan(infos)) = info_data(&link) else { panic!("not a macvlan") };
+    assert!(infos.contains(&InfoMacVlan::Mode(NlMacVlanMode::Bridge)), "{infos:?}");
+    let oif = Some(link.header.index);
+    for (table, dst, gateway) in [
+        (254, "10.20.0.0/16", "10.10.0.1"),
+        (254, "fd00:20::/64", "fd00:10::1"),
+        (100, "0.0.0.0/0", "10.10.0.254"),
+        (100, "::/0", "fd00:10::fe"),
+    ] {
+        let want = KernelRoute { table, dst: net(dst), gateway: Some(ip(gateway)), oif };
+        assert!(routes.contains(&want), "{want:?} missing from {routes:#?}");
+    }
+    assert_eq!(
+        rules,
+        [
+            KernelRule { table: 100, source: Some(net("10.10.0.0/24")) },
+            KernelRule { table: 100, source: Some(net("fd00:10::/64")) }
+        ]
+    );
+
+    // Sysctls, and a cross-check of flags and rules with iproute2.
+    pod.run(|| {
+        for (key, value) in [("disable_ipv6", "0"), ("autoconf", "0"), ("accept_ra", "0"), ("ndisc_notify", "1")] {
+            assert_eq!(sysctl("ipv6", "eth1", key), value, "net.ipv6.conf.eth1.{key}");
+        }
+        assert_eq!(sysctl("ipv4", "eth1", "arp_notify"), "1");
+        let addr = ip_json(&["addr", "show", "dev", "eth1"]);
+        let v6 = addr[0]["addr_info"].as_array().unwrap().iter().find(|a| a["local"] == "fd00:10::5").unwrap();
+        assert_eq!(v6["nodad"], true, "{v6}");
+        let link = ip_json(&["-d", "link", "show", "eth1"]);
+        assert_eq!(link[0]["linkinfo"]["info_kind"], "macvlan");
+        assert_eq!(link[0]["linkinfo"]["info_data"]["mode"], "bridge");
+        let rules = ip_json(&["rule", "show"]);
+        assert!(
+            rules
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["src"] == "10.10.0.0" && r["srclen"] == 24 && r["table"] == "100")
+        );
+    });
+}
+
+#[test]
+fn ipv6_disabled_private_macvlan() {
+    let Some(provisioner) = host("ipv6_disabled_private_macvlan") else { return };
+    let pod = Ns::new();
+    let iface = pod_iface(&pod, "net1", "tmp-b1", LinkKind::MacVlan(MacVlanMode::Private), "p0", &["10.11.0.7/16"]);
+    let created = run(provisioner.create(&iface)).unwrap();
+    assert_eq!(created.mtu, 1500, "the parent's MTU when none is asked");
+    let state = run(provisioner.inspect(&pod.path(), "net1")).unwrap().unwrap();
+    assert_eq!(state.addresses, [net("10.11.0.7/16")]);
+    pod.run(|| assert_eq!(sysctl("ipv6", "net1", "disable_ipv6"), "1"));
+    let link = pod.netlink(|h| async move { link(&h, "net1").await.unwrap() });
+    let Some(InfoData::MacVlan(infos)) = info_data(&link) else { panic!("not a macvlan") };
+    assert!(infos.contains(&InfoMacVlan::Mode(NlMacVlanMode::Private)), "{infos:?}");
+}
+
+#[test]
+fn delete_removes_interface_and_its_rules_and_is_idempotent() {
+    let Some(provisioner) = host("delete_removes_interface_and_its_rules_and_is_idempotent") else { return };
+    let pod = Ns::new();
+    let mut eth1 = pod_iface(&pod, "eth1", "tmp-c1", macvlan(), "p0", &["10.12.0.5/24", "fd00:12::5/64"]);
+    eth1.policy = Some(PolicyRouting { table: 100, routes: vec![route("0.0.0.0/0", "10.12.0.1")] });
+    let mut eth2 = pod_iface(&pod, "eth2", "tmp-c2", macvlan(), "p0", &["10.12.0.6/24"]);
+    eth2.policy = Some(PolicyRouting { table: 101, routes: vec![] });
+    run(provisioner.create(&eth1)).unwrap();
+    run(provisioner.create(&eth2)).unwrap();
+    assert_eq!(pod.netlink(|h| async move { source_rules(&h).await }).len(), 3);
+
+    // eth1's IPv6 rule goes; its IPv4 subnet is still eth2's, so that rule stays.
+    run(provisioner.delete(&pod.path(), "eth1")).unwrap();
+    let (links, rules) = pod.netlink(|h| async move { (link_names(&h).await, source_rules(&h).await) });
+    assert_eq!(links, ["eth2", "lo"]);
+    assert_eq!(
+        rules,
+        [
+            KernelRule { table: 101, source: Some(net("10.12.0.0/24")) },
+            KernelRule { table: 100, source: Some(net("10.12.0.0/24")) }
+        ]
+    );
+
+    run(provisioner.delete(&pod.path(), "eth2")).unwrap();
+    let (links, rules) = pod.netlink(|h| async move { (link_names(&h).await, source_rules(&h).await) });
+    assert_eq!(links, ["lo"]);
+    assert_eq!(rules, []);
+
+    // Already gone, a namespace that does not exist, a file that is not a namespace.
+    run(provisioner.delete(&pod.path(), "eth2")).unwrap();
+    run(provisioner.delete(Path::new("/run/netns/danm-test-does-not-exist"), "eth0")).unwrap();
+    let not_a_netns = std::env::temp_dir().join(format!("danm-not-a-netns-{}", std::process::id()));
+    std::fs::write(&not_a_netns, "").unwrap();
+    run(provisioner.delete(&not_a_netns, "eth0")).unwrap();
+    std::fs::remove_file(not_a_netns).unwrap();
+    run(provisioner.delete(&pod.path(), "a-name-too-long-for-linux")).unwrap();
+    assert_eq!(run(provisioner.inspect(&pod.path(), "eth2")).unwrap(), None);
+    assert_eq!(host_links(), ["lo", "p0", "p1"]);
+}
+
+/// Asserts that nothing a failed `create` made is left: only `lo` in the pod, no temporary link in the
+/// host, no rule.
+fn assert_nothing_left(pod: &Ns) {
+    let (links, rules) = pod.netlink(|h| async move { (link_names(&h).await, source_rules(&h).await) });
+    assert_eq!(links, ["lo"]);
+    assert_eq!(rules, []);
+    assert_eq!(host_links(), ["lo", "p0", "p1"]);
+}
+
+#[test]
+fn missing_parent_fails_before_creating_anything() {
+    let Some(provisioner) = host("missing_parent_fails_before_creating_anything") else { return };
+    let pod = Ns::new();
+    let iface = pod_iface(&pod, "eth1", "tmp-d1", macvlan(), "nope0", &["10.13.0.5/24"]);
+    let err = run(provisioner.create(&iface)).unwrap_err();
+    assert!(matches!(&err, ProvisionError::ParentMissing { parent } if parent == "nope0"), "{err:?}");
+    assert_nothing_left(&pod);
+}
+
+#[test]
+fn unreachable_gateway_undoes_everything() {
+    let Some(provisioner) = host("unreachable_gateway_undoes_everything") else { return };
+    let pod = Ns::new();
+    let mut iface = pod_iface(&pod, "eth1", "tmp-e1", macvlan(), "p0", &["10.14.0.5/24"]);
+    iface.routes = vec![route("10.99.0.0/16", "10.14.0.1"), route("10.98.0.0/16", "192.0.2.1")];
+    let err = run(provisioner.create(&iface)).unwrap_err();
+    assert!(matches!(&err, ProvisionError::Kernel { operation, .. } if operation.contains("192.0.2.1")), "{err:?}");
+    assert_nothing_left(&pod);
+}
+
+#[test]
+fn failing_policy_route_removes_the_rules_already_added() {
+    let Some(provisioner) = host("failing_policy_route_removes_the_rules_already_added") else { return };
+    let pod = Ns::new();
+    let mut iface = pod_iface(&pod, "eth1", "tmp-f1", macvlan(), "p0", &["10.15.0.5/24", "fd00:15::5/64"]);
+    iface.policy = Some(PolicyRouting { table: 200, routes: vec![route("0.0.0.0/0", "198.51.100.1")] });
+    let err = run(provisioner.create(&iface)).unwrap_err();
+    assert!(matches!(&err, ProvisionError::Kernel { operation, .. } if operation.contains("table 200")), "{err:?}");
+    assert_nothing_left(&pod);
+}
+
+#[test]
+fn address_clash_undoes_everything() {
+    let Some(provisioner) = host("address_clash_undoes_everything") else { return };
+    let pod = Ns::new();
+    let iface = pod_iface(&pod, "eth1", "tmp-g1", macvlan(), "p0", &["10.16.0.5/24", "10.16.0.5/24"]);
+    let err = run(provisioner.create(&iface)).unwrap_err();
+    assert!(matches!(&err, ProvisionError::Kernel { operation, .. } if operation.contains("10.16.0.5/24")), "{err:?}");
+    assert_nothing_left(&pod);
+}
+
+#[test]
+fn existing_name_invalid_mtu_and_missing_netns_are_refused() {
+    let Some(provisioner) = host("existing_name_invalid_mtu_and_missing_netns_are_refused") else { return };
+    let pod = Ns::new();
+    let first = pod_iface(&pod, "eth1", "tmp-h1", macvlan(), "p0", &["10.17.0.5/24"]);
+    run(provisioner.create(&first)).unwrap();
+
+    let again = pod_iface(&pod, "eth1", "tmp-h2", macvlan(), "p0", &["10.17.0.6/24"]);
+    let err = run(provisioner.create(&again)).unwrap_err();
+    assert!(matches!(&err, ProvisionError::Exists { name } if name == "eth1"), "{err:?}");
+
+    let mut too_big = pod_iface(&pod, "eth2", "tmp-h3", macvlan(), "p0", &["10.17.0.7/24"]);
+    too_big.mtu = Some(9000);
+    let err = run(provisioner.create(&too_big)).unwrap_err();
+    assert!(matches!(&err, ProvisionError::Invalid { name, .. } if name == "eth2"), "{err:?}");
+
+    let long_name = pod_iface(&pod, "a-name-too-long-for-linux", "tmp-h4", macvlan(), "p0", &[]);
+    assert!(matches!(run(provisioner.create(&long_name)), Err(ProvisionError::Invalid { .. })));
+
+    let mut nowhere = pod_iface(&pod, "eth3", "tmp-h5", macvlan(), "p0", &[]);
+    nowhere.netns = "/run/netns/danm-test-does-not-exist".into();
+    assert!(matches!(run(provisioner.create(&nowhere)), Err(ProvisionError::NoNetns { .. })));
+
+    let links = pod.netlink(|h| async move { link_names(&h).await });
+    assert_eq!(links, ["eth1", "lo"]);
+    assert_eq!(host_links(), ["lo", "p0", "p1"]);
+}
+
+#[test]
+fn gratuitous_arp_reaches_a_neighbour() {
+    let Some(provisioner) = host("gratuitous_arp_reaches_a_neighbour") else { return };
+    let (pod_a, pod_b) = (Ns::new(), Ns::new());
+    run(provisioner.create(&pod_iface(&pod_a, "eth1", "tmp-i1", macvlan(), "p0", &["10.18.0.2/24"]))).unwrap();
+    // Let A learn neighbours from gratuitous ARP (by default Linux only refreshes known ones).
+    pod_a.run(|| std::fs::write("/proc/sys/net/ipv4/conf/eth1/arp_accept", "1").unwrap());
+    let b = run(provisioner.create(&pod_iface(&pod_b, "eth1", "tmp-i2", macvlan(), "p0", &["10.18.0.3/24"]))).unwrap();
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let neighbours = pod_a.run(|| ip_json(&["neigh", "show", "dev", "eth1"]));
+        let learned = neighbours.as_array().unwrap().iter().any(|n| n["dst"] == "10.18.0.3" && n["lladdr"] == b.mac);
+        if learned {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "A never learned B from its gratuitous ARP: {neighbours}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn concurrent_creates_do_not_interfere() {
+    let Some(provisioner) = host("concurrent_creates_do_not_interfere") else { return };
+    let pods: Vec<Ns> = (0..6).map(|_| Ns::new()).collect();
+    let ifaces: Vec<_> = pods
+        .iter()
+        .enumerate()
+        .map(|(i, pod)| {
+            pod_iface(pod, "eth0", &format!("tmp-j{i}"), macvlan(), "p0", &[&format!("10.19.0.{}/24", i + 2)])
+        })
+        .collect();
+    let results = run(futures::future::join_all(ifaces.iter().map(|iface| provisioner.create(iface))));
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    for (i, pod) in pods.iter().enumerate() {
+        let state = run(provisioner.inspect(&pod.path(), "eth0")).unwrap().unwrap();
+        assert_eq!(state.addresses, [net(&format!("10.19.0.{}/24", i + 2))]);
+    }
+    assert_eq!(host_links(), ["lo", "p0", "p1"]);
+}
+
+#[test]
+fn ipvlan_is_created_or_cleanly_unsupported() {
+    let Some(provisioner) = host("ipvlan_is_created_or_cleanly_unsupported") else { return };
+    let pod = Ns::new();
+    let iface = pod_iface(&pod, "eth1", "tmp-k1", LinkKind::IpVlan(IpVlanMode::L2), "p0", &["10.20.0.5/24"]);
+    match run(provisioner.create(&iface)) {
+        // This kernel has ipvlan: the VM tests cover it in depth.
+        Ok(_) => assert!(run(provisioner.inspect(&pod.path(), "eth1")).unwrap().is_some()),
+        Err(ProvisionError::Unsupported { what, .. }) => {
+            assert_eq!(what, "ipvlan interfaces");
+            assert_nothing_left(&pod);
+        }
+        Err(e) => panic!("{e:?}"),
+    }
+}
+
+fn vxlan(name: &str, parent: &str, vni: u32) -> HostInterface {
+    HostInterface { name: name.to_owned(), parent: parent.to_owned(), kind: HostLinkKind::Vxlan(vni), mtu: None }
+}
+
+#[test]
+fn vxlan_host_interface_is_reference_counted_across_restarts() {
+    let Some(provisioner) = host("vxlan_host_interface_is_reference_counted_across_restarts") else { return };
+    block_on(async { add_address(&connect(), "p0", "10.30.0.1/24").await });
+    let want = vxlan("vx_net1", "p0", 5);
+    run(provisioner.ensure_host(&want, "DanmNet/default/a")).unwrap();
+    run(provisioner.ensure_host(&want, "DanmNet/default/a")).unwrap();
+
+    let link = block_on(async { link(&connect(), "vx_net1").await.unwrap() });
+    let Some(InfoData::Vxlan(info)) = info_data(&link) else { panic!("not a vxlan") };
+    for expected in [
+        InfoVxlan::Id(5),
+        InfoVxlan::Port(4789),
+        InfoVxlan::Group("239.0.0.5".parse().unwrap()),
+        InfoVxlan::Local("10.30.0.1".parse().unwrap()),
+        InfoVxlan::Learning(true),
+    ] {
+        assert!(info.contains(&expected), "{expected:?} missing from {info:?}");
+    }
+    assert_eq!(mtu(&link), 1450, "the parent's 1500 less the VXLAN overhead");
+    assert_eq!(alias(&link).as_deref(), Some("danm-holders:DanmNet/default/a"));
+    let shown = ip_json(&["link", "show", "vx_net1"]);
+    assert!(shown[0]["flags"].as_array().unwrap().iter().any(|f| f == "UP"), "{shown}");
+
+    run(provisioner.ensure_host(&want, "ClusterNetwork/b")).unwrap();
+    drop(provisioner);
+
+    // A new provisioner (a restarted process) knows the holders from the interface itself.
+    let restarted = NetlinkProvisioner::new().unwrap();
+    assert!(!run(restarted.release_host("vx_net1", "DanmNet/default/a")).unwrap());
+    assert!(!run(restarted.release_host("vx_net1", "DanmNet/default/a")).unwrap(), "releasing twice is harmless");
+    assert!(host_links().contains(&"vx_net1".to_owned()));
+    assert!(run(restarted.release_host("vx_net1", "ClusterNetwork/b")).unwrap());
+    assert!(!host_links().contains(&"vx_net1".to_owned()));
+    assert!(!run(restarted.release_host("vx_net1", "ClusterNetwork/b")).unwrap(), "an unknown interface is success");
+}
+
+#[test]
+fn vxlan_checks_vni_mtu_parent_and_existing_interfaces() {
+    let Some(provisioner) = host("vxlan_checks_vni_mtu_parent_and_existing_interfaces") else { return };
+    block_on(async {
+        let h = connect();
+        add_address(&h, "p0", "10.31.0.1/24").await;
+        add_bridge(&h, "br0").await;
+    });
+
+    // A large VNI: the whole 24 bits go into the group.
+    run(provisioner.ensure_host(&vxlan("vx_big", "p0", 0x12_3456), "n1")).unwrap();
+    let big = block_on(async { link(&connect(), "vx_big").await.unwrap() });
+    let Some(InfoData::Vxlan(info)) = info_data(&big) else { panic!("not a vxlan") };
+    assert!(info.contains(&InfoVxlan::Group("239.18.52.86".parse().unwrap())), "{info:?}");
+
+    // An explicit MTU is applied to an existing interface; one above what the parent allows is refused.
+    let mut smaller = vxlan("vx_big", "p0", 0x12_3456);
+    smaller.mtu = Some(1400);
+    run(provisioner.ensure_host(&smaller, "n2")).unwrap();
+    assert_eq!(block_on(async { mtu(&link(&connect(), "vx_big").await.unwrap()) }), 1400);
+    let mut too_big = vxlan("vx_mtu", "p0", 7);
+    too_big.mtu = Some(1451);
+    assert!(matches!(run(provisioner.ensure_host(&too_big, "n1")), Err(ProvisionError::Invalid { .. })));
+
+    // The same name with another VNI, a VNI beyond 24 bits, a parent without an address, no parent.
+    let err = run(provisioner.ensure_host(&vxlan("vx_big", "p0", 9), "n3")).unwrap_err();
+    assert!(matches!(&err, ProvisionError::Invalid { reason, .. } if reason.contains("not VXLAN 9")), "{err:?}");
+    assert!(matches!(
+        run(provisioner.ensure_host(&vxlan("vx_x", "p0", 1 << 24), "n1")),
+        Err(ProvisionError::Invalid { .. })
+    ));
+    let err = run(provisioner.ensure_host(&vxlan("vx_noaddr", "br0", 8), "n1")).unwrap_err();
+    assert!(matches!(&err, ProvisionError::Invalid { reason, .. } if reason.contains("no global address")), "{err:?}");
+    let err = run(provisioner.ensure_host(&vxlan("vx_none", "nope0", 8), "n1")).unwrap_err();
+    assert!(matches!(err, ProvisionError::ParentMissing { .. }));
+
+    // An IPv6 underlay: ff02::/16 plus the VNI, and 70 bytes of overhead.
+    block_on(async {
+        let h = connect();
+        add_bridge(&h, "br6").await;
+        add_address(&h, "br6", "fd00:31::1/64").await;
+    });
+    run(provisioner.ensure_host(&vxlan("vx_v6", "br6", 0x10_0001), "n1")).unwrap();
+    let v6 = block_on(async { link(&connect(), "vx_v6").await.unwrap() });
+    let Some(InfoData::Vxlan(info)) = info_data(&v6) else { panic!("not a vxlan") };
+    assert!(info.contains(&InfoVxlan::Group6("ff02::10:1".parse().unwrap())), "{info:?}");
+    assert!(info.contains(&InfoVxlan::Local6("fd00:31::1".parse().unwrap())), "{info:?}");
+    assert_eq!(mtu(&v6), 1430);
+    assert_eq!(host_links(), ["br0", "br6", "lo", "p0", "p1", "vx_big", "vx_v6"]);
+}
+
+#[test]
+fn host_interfaces_not_made_by_danm_are_adopted_or_left_alone() {
+    let Some(provisioner) = host("host_interfaces_not_made_by_danm_are_adopted_or_left_alone") else { return };
+    block_on(async { add_address(&connect(), "p0", "10.32.0.1/24").await });
+    // Made by someone else, with an alias of theirs: used, never removed.
+    run(provisioner.ensure_host(&vxlan("vx_theirs", "p0", 11), "tmp")).unwrap();
+    let set_alias = |name: &'static str, alias: &'static str| {
+        block_on(async move {
+            let h = connect();
+            let index = link(&h, name).await.unwrap().header.index;
+            let message = rtnetlink::LinkUnspec::new_with_index(index).alias(alias.to_owned()).build();
+            h.link().set(message).execute().await.unwrap();
+        })
+    };
+    set_alias("vx_theirs", "uplink owned by ops");
+    run(provisioner.ensure_host(&vxlan("vx_theirs", "p0", 11), "n1")).unwrap();
+    assert!(!run(provisioner.release_host("vx_theirs", "n1")).unwrap());
+    let link = block_on(async { link(&connect(), "vx_theirs").await.unwrap() });
+    assert_eq!(alias(&link).as_deref(), Some("uplink owned by ops"));
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Runs BINARY ARGS... inside the user-mode-linux VM that tools/vm-setup.sh prepared, as root in a VM
+# of its own, streams its output back and exits with its exit status. UML always exits with 0, so the
+# status comes from a marker the VM's init prints. The binary sees DANM_VM=1 (and the host's CI and
+# RUST_BACKTRACE). Usable as a cargo target runner.
+# Exit 125: the VM is not prepared, did not start, or did not report (its console is then shown).
+set -euo pipefail
+[ $# -ge 1 ] || { echo "usage: $0 BINARY [ARGS...]" >&2; exit 2; }
+root=$(cd "$(dirname "$0")/.." && pwd)
+VM=${DANM_VM_DIR:-$root/target/vm}
+UML=$VM/uml/usr/bin/linux.uml
+if [ ! -x "$UML" ] || [ ! -f "$VM/initrd.cpio" ]; then
+    echo "uml-run: the VM is not prepared; run tools/vm-setup.sh" >&2
+    exit 125
+fi
+bin=$1
+shift
+share=$(mktemp -d "$VM/run.XXXXXX")
+# UML keeps the guest's memory in a file under TMPDIR: tmpfs keeps it off the disk.
+memdir=$(mktemp -d /dev/shm/danm-uml.XXXXXX 2>/dev/null || echo "$share")
+trap 'rm -rf "$share" "$memdir"' EXIT
+cp "$bin" "$share/bin"
+quote() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
+{
+    echo "export DANM_VM=1 CI=$(quote "${CI:-}") RUST_BACKTRACE=$(quote "${RUST_BACKTRACE:-}")"
+    printf 'cd /mnt && exec ./bin'
+    for arg in "$@"; do printf ' %s' "$(quote "$arg")"; done
+    echo
+} > "$share/run"
+
+rc=""
+inside=0
+console=$share/console.log
+while IFS= read -r line; do
+    line=${line%$'\r'}
+    case $line in
+        *===VMTEST-BEGIN===*) inside=1 ;;
+        *"===VMTEST-END rc="*)
+            rc=${line##*rc=}
+            rc=${rc%%=*}
+            inside=0
+            ;;
+        *) if [ "$inside" = 1 ]; then printf '%s\n' "$line"; else printf '%s\n' "$line" >> "$console"; fi ;;
+    esac
+done < <(TMPDIR=$memdir timeout "${DANM_VM_TIMEOUT:-300}" "$UML" mem=512M initrd="$VM/initrd.cpio" \
+    vmshare="$share" con0=null,fd:1 con=null ssl=null quiet </dev/null 2>&1)
+
+if [ -z "$rc" ]; then
+    echo "uml-run: the VM did not report an exit status; its console said:" >&2
+    cat "$console" >&2 2>/dev/null || true
+    exit 125
+fi
+# Module load failures and the like, shown when something failed.
+if [ "$rc" != 0 ] && [ -s "$console" ]; then
+    echo "uml-run: VM console outside the test:" >&2
+    cat "$console" >&2
+fi
+exit "$rc"
