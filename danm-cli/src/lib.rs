@@ -4,6 +4,8 @@
 //! runs other CNI plugins as processes, and hosts the small plugins DANM ships and danmctl's verbs. It
 //! holds no network model, IPAM or validation of its own; those live in `danm-core`.
 //!
+//! - [`danm`]: the `danm` CNI plugin: danm-core's meta-plugin on the local store, with the netlink
+//!   provisioner and the process executor.
 //! - [`cni_main`]: the `main` of a CNI plugin binary: environment and stdin in, dispatch, stdout and
 //!   exit code out.
 //! - [`delegate`]: [`ProcessExecutor`], the `DelegateExecutor` that runs plugins found on `CNI_PATH`.
@@ -13,6 +15,7 @@
 
 pub mod cni_main;
 pub mod ctl;
+pub mod danm;
 pub mod delegate;
 pub mod fakeipam;
 pub mod store;

@@ -1,23 +1,72 @@
-//! danmctl: the operator's tool for DANM networks.
+//! danmctl: the operator's tool for DANM networks, on the local datastore.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use danm_cli::ctl::{self, Format, Resource};
+use danm_cli::store::SqliteStore;
 use danm_core::ipam::{Family, Pool};
 use danm_core::model::Network;
 
-/// Inspect DANM networks.
+/// Manage DANM networks, TenantConfigs and pod records, and inspect endpoints and address pools.
 #[derive(Debug, Parser)]
 #[command(name = "danmctl", version, about)]
 struct Cli {
+    /// The datastore: `local:PATH` (a SQLite file).
+    #[arg(long, global = true, env = "DANM_DATASTORE", default_value = "local:/var/lib/danm/danm.db")]
+    datastore: String,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Show the address pools a network manifest (JSON or YAML, one network) describes.
+    /// Create or update the objects of a YAML or JSON file (`-` reads stdin).
+    Apply {
+        /// The file.
+        #[arg(short = 'f', long = "filename")]
+        file: PathBuf,
+        /// The namespace of namespaced objects that name none.
+        #[arg(short = 'n', long, default_value = "default")]
+        namespace: String,
+        /// Validate and report, but write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Delete a network (refused while in use), a TenantConfig or a pod record.
+    Delete {
+        /// networks, danmnets, tenantnetworks, clusternetworks, tenantconfigs or pods.
+        resource: Resource,
+        /// The name.
+        name: String,
+        /// The namespace.
+        #[arg(short = 'n', long, default_value = "default")]
+        namespace: String,
+    },
+    /// List objects.
+    Get {
+        /// networks, danmnets, tenantnetworks, clusternetworks, tenantconfigs, eps or pods.
+        resource: Resource,
+        /// Only this namespace (all namespaces when not given).
+        #[arg(short = 'n', long)]
+        namespace: Option<String>,
+        /// json or yaml (a Kubernetes List); a table when not given.
+        #[arg(short = 'o', long, default_value = "table")]
+        output: Format,
+    },
+    /// Show a network: its spec, the use of its pools, and its endpoints.
+    Describe {
+        /// Always `network`.
+        what: String,
+        /// The network's name.
+        name: String,
+        /// The namespace (ignored for ClusterNetworks).
+        #[arg(short = 'n', long, default_value = "default")]
+        namespace: String,
+    },
+    /// Show the address pools a network manifest describes, without a datastore.
     Pools {
         /// The manifest file.
         #[arg(short = 'f', long = "filename")]
@@ -25,15 +74,70 @@ enum Command {
     },
 }
 
-fn main() -> Result<()> {
-    match Cli::parse().command {
-        Command::Pools { file } => pools(&file),
+fn open(spec: &str) -> Result<SqliteStore> {
+    let Some(path) = spec.strip_prefix("local:") else {
+        bail!("--datastore `{spec}`: only `local:PATH` is supported by this build");
+    };
+    SqliteStore::open(path).with_context(|| format!("opening the datastore {path}"))
+}
+
+fn read(file: &PathBuf) -> Result<String> {
+    if file.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).context("reading stdin")?;
+        return Ok(s);
+    }
+    std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Apply { file, namespace, dry_run } => {
+            let text = read(&file)?;
+            let store = open(&cli.datastore)?;
+            for line in futures::executor::block_on(ctl::apply(&store, &text, &namespace, dry_run))? {
+                println!("{line}{}", if dry_run { " (dry run)" } else { "" });
+            }
+        }
+        Command::Delete { resource, name, namespace } => {
+            println!(
+                "{}",
+                futures::executor::block_on(ctl::delete(&open(&cli.datastore)?, resource, &name, &namespace))?
+            );
+        }
+        Command::Get { resource, namespace, output } => {
+            print!(
+                "{}",
+                futures::executor::block_on(ctl::get(&open(&cli.datastore)?, resource, namespace.as_deref(), output))?
+            );
+        }
+        Command::Describe { what, name, namespace } => {
+            if !matches!(what.as_str(), "network" | "networks" | "net" | "dn" | "tn" | "cn") {
+                bail!("describe `{what}`: only `describe network NAME` is supported");
+            }
+            print!(
+                "{}",
+                futures::executor::block_on(ctl::describe_network(&open(&cli.datastore)?, &name, &namespace))?
+            );
+        }
+        Command::Pools { file } => pools(&file)?,
+    }
+    Ok(())
+}
+
 fn pools(file: &PathBuf) -> Result<()> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let network: Network = serde_yaml::from_str(&text).with_context(|| format!("decoding {}", file.display()))?;
+    let network: Network =
+        serde_yaml::from_str(&read(file)?).with_context(|| format!("decoding {}", file.display()))?;
     println!("{:<6} {:<24} {:<42} {:>22}", "FAMILY", "SUBNET", "DYNAMIC RANGE", "CAPACITY");
     let mut any = false;
     for family in [Family::V4, Family::V6] {

@@ -1,0 +1,156 @@
+//! The `danm` CNI plugin: the meta-plugin of danm-core on the chosen datastore, with the netlink
+//! provisioner for the built-in types and the process executor for delegates.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use danm_core::cni::skel::{Plugin, Request};
+use danm_core::cni::{Backend, CniError, CniResult, DanmConf, ErrorCode};
+use danm_core::meta::{MetaConfig, MetaError, MetaPlugin, PodContext};
+use danm_core::retry::{BoxFuture, Sleeper};
+use danm_netlink::NetlinkProvisioner;
+
+use crate::delegate::ProcessExecutor;
+use crate::store::SqliteStore;
+
+/// Waits on tokio's timer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioSleeper;
+
+impl Sleeper for TokioSleeper {
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        Box::pin(tokio::time::sleep(duration))
+    }
+}
+
+/// The `danm` plugin. Each request reads its own configuration, opens its store and builds its backends.
+#[derive(Debug, Default)]
+pub struct Danm;
+
+type Meta = MetaPlugin<SqliteStore, NetlinkProvisioner, ProcessExecutor>;
+
+/// This node's name: the configuration's `hostname`, else the kernel's.
+fn node_name(conf: &DanmConf) -> String {
+    conf.hostname.clone().unwrap_or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "localhost".into())
+    })
+}
+
+fn invalid_config(msg: impl Into<String>) -> CniError {
+    CniError::new(ErrorCode::INVALID_NETWORK_CONFIG, msg)
+}
+
+/// Appends one line to the configured log file, or to stderr; never to stdout.
+fn log(conf: Option<&DanmConf>, line: &str) {
+    let stamp =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+    let line = format!("{stamp} danm[{}]: {line}\n", std::process::id());
+    let file = conf.and_then(|c| c.log_file.as_deref());
+    let written = file
+        .and_then(|p| std::fs::OpenOptions::new().create(true).append(true).open(p).ok())
+        .map(|mut f| f.write_all(line.as_bytes()).is_ok())
+        .unwrap_or(false);
+    if !written {
+        let _ = std::io::stderr().write_all(line.as_bytes());
+    }
+}
+
+impl Danm {
+    fn build(&self, req: &Request) -> Result<(DanmConf, Meta), CniError> {
+        let conf = DanmConf::from_slice(&req.config)?;
+        let store = match &conf.backend {
+            Backend::LocalDatastore(path) => SqliteStore::open(path)
+                .map_err(|e| CniError::new(ErrorCode::IO_FAILURE, format!("datastore.path {}: {e}", path.display())))?,
+            Backend::Kubeconfig(path) => {
+                return Err(invalid_config(format!(
+                    "kubeconfig {}: the Kubernetes datastore is not part of this build; use \"datastore\": \
+                     {{\"type\": \"local\", \"path\": ...}}",
+                    path.display()
+                )));
+            }
+        };
+        let provisioner = NetlinkProvisioner::new()
+            .map_err(|e| CniError::new(ErrorCode::IO_FAILURE, format!("the netlink provisioner cannot start: {e}")))?;
+        let executor = ProcessExecutor::new(req.path.clone(), conf.cni_dir.clone());
+        let config = MetaConfig { host: node_name(&conf), naming: conf.naming_scheme, timeout: conf.timeout };
+        let meta = MetaPlugin::new(Arc::new(store), provisioner, executor, Arc::new(TokioSleeper), config);
+        Ok((conf, meta))
+    }
+
+    fn context(req: &Request) -> Result<PodContext, CniError> {
+        let missing = |k: &str| {
+            CniError::new(
+                ErrorCode::INVALID_ENVIRONMENT_VARIABLES,
+                format!("CNI_ARGS has no {k}: danm needs the pod's identity"),
+            )
+        };
+        Ok(PodContext {
+            container_id: req.container_id.clone(),
+            netns: req.netns.clone(),
+            namespace: req.args.pod_namespace().ok_or_else(|| missing("K8S_POD_NAMESPACE"))?.to_owned(),
+            name: req.args.pod_name().ok_or_else(|| missing("K8S_POD_NAME"))?.to_owned(),
+            uid: req.args.pod_uid().map(str::to_owned),
+            args: req.args.to_string(),
+        })
+    }
+
+    async fn serve<T>(
+        &self,
+        req: &Request,
+        what: &str,
+        f: impl AsyncFnOnce(&Meta) -> Result<T, MetaError>,
+    ) -> Result<T, CniError> {
+        let (conf, meta) = self.build(req).inspect_err(|e| log(None, &format!("{what}: {}", e.msg)))?;
+        let out = f(&meta).await;
+        match &out {
+            Ok(_) => log(Some(&conf), &format!("{what} {}: ok", req.container_id)),
+            Err(e) => log(Some(&conf), &format!("{what} {}: {e}", req.container_id)),
+        }
+        out.map_err(|e| e.to_cni())
+    }
+}
+
+#[async_trait]
+impl Plugin for Danm {
+    async fn add(&self, req: &Request) -> Result<CniResult, CniError> {
+        let ctx = Self::context(req)?;
+        self.serve(req, "ADD", async |m: &Meta| m.add(&ctx).await).await
+    }
+
+    async fn del(&self, req: &Request) -> Result<(), CniError> {
+        // DEL needs only the container: the records name everything else.
+        let mut ctx = Self::context(req).unwrap_or_else(|_| PodContext {
+            container_id: req.container_id.clone(),
+            netns: req.netns.clone(),
+            namespace: String::new(),
+            name: String::new(),
+            uid: None,
+            args: req.args.to_string(),
+        });
+        if ctx.netns.as_deref().is_some_and(|p: &Path| p.as_os_str().is_empty()) {
+            ctx.netns = None;
+        }
+        self.serve(req, "DEL", async |m: &Meta| m.del(&ctx).await).await
+    }
+
+    async fn check(&self, req: &Request) -> Result<(), CniError> {
+        let ctx = Self::context(req)?;
+        self.serve(req, "CHECK", async |m: &Meta| m.check(&ctx).await).await
+    }
+
+    async fn status(&self, req: &Request) -> Result<(), CniError> {
+        self.serve(req, "STATUS", async |m: &Meta| m.status().await)
+            .await
+            .map_err(|e| CniError::new(ErrorCode::PLUGIN_NOT_AVAILABLE, e.msg))
+    }
+
+    async fn gc(&self, req: &Request) -> Result<(), CniError> {
+        let valid = req.conf.valid_attachments()?.unwrap_or_default();
+        self.serve(req, "GC", async |m: &Meta| m.gc(&valid).await.map(drop)).await
+    }
+}
