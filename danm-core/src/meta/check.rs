@@ -13,6 +13,10 @@ impl<S: Datastore, P: InterfaceProvisioner, D: DelegateExecutor> MetaPlugin<S, P
     /// CHECK: every attachment recorded for the container exists in its netns with the addresses it was
     /// given; delegates are asked to CHECK theirs too. Fails naming what is missing.
     pub async fn check(&self, ctx: &PodContext) -> Result<(), MetaError> {
+        self.budget("CHECK", self.check_unbounded(ctx)).await
+    }
+
+    async fn check_unbounded(&self, ctx: &PodContext) -> Result<(), MetaError> {
         let eps = self.store.list_as::<DanmEp>(&Query::Endpoints(EndpointQuery::container(&ctx.container_id))).await?;
         if eps.is_empty() {
             return Err(MetaError::Check(format!("no attachments are recorded for container {}", ctx.container_id)));

@@ -15,6 +15,7 @@ mod error;
 mod plan;
 mod teardown;
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -106,6 +107,24 @@ impl<S: Datastore, P: InterfaceProvisioner, D: DelegateExecutor> MetaPlugin<S, P
     /// The settings.
     pub fn config(&self) -> &MetaConfig {
         &self.config
+    }
+
+    /// Runs `work` under the time budget; what does not finish in time is dropped (stopping its
+    /// delegates) and reported as a timeout of `what`.
+    pub(crate) async fn budget<T>(
+        &self,
+        what: &str,
+        work: impl Future<Output = Result<T, MetaError>>,
+    ) -> Result<T, MetaError> {
+        let timer = self.sleeper.sleep(self.config.timeout);
+        match futures::future::select(Box::pin(work), timer).await {
+            futures::future::Either::Left((out, _)) => out,
+            futures::future::Either::Right(_) => Err(MetaError::Timeout {
+                interface: what.to_owned(),
+                network: "-".to_owned(),
+                seconds: self.config.timeout.as_secs_f64(),
+            }),
+        }
     }
 
     /// STATUS: whether this node can serve ADD. It reads one key from the store and nothing else.

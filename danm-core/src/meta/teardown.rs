@@ -17,7 +17,13 @@ impl<S: Datastore, P: InterfaceProvisioner, D: DelegateExecutor> MetaPlugin<S, P
     /// DEL: removes every attachment recorded for the container. Succeeds when there is nothing to do
     /// (a repeated DEL, a half-done ADD, a missing netns or interface). An attachment whose interface
     /// could not be removed keeps its record, so that a retried DEL finds it again.
+    /// The whole DEL runs under the time budget; a delegate that hangs is stopped and the DEL fails,
+    /// keeping the records of what is left.
     pub async fn del(&self, ctx: &PodContext) -> Result<(), MetaError> {
+        self.budget("DEL", self.del_unbounded(ctx)).await
+    }
+
+    async fn del_unbounded(&self, ctx: &PodContext) -> Result<(), MetaError> {
         let eps = self.store.list_as::<DanmEp>(&Query::Endpoints(EndpointQuery::container(&ctx.container_id))).await?;
         let jobs = eps.iter().map(|v| self.teardown(&v.value, ctx.netns.as_deref(), &ctx.args));
         let errors: Vec<MetaError> = join_all(jobs).await.into_iter().filter_map(Result::err).collect();
@@ -27,6 +33,10 @@ impl<S: Datastore, P: InterfaceProvisioner, D: DelegateExecutor> MetaPlugin<S, P
     /// GC: removes the attachments this node recorded for containers not in `valid` (the runtime's
     /// `cni.dev/valid-attachments`). Keeps going past errors and reports them all.
     pub async fn gc(&self, valid: &[GcAttachment]) -> Result<Vec<String>, MetaError> {
+        self.budget("GC", self.gc_unbounded(valid)).await
+    }
+
+    async fn gc_unbounded(&self, valid: &[GcAttachment]) -> Result<Vec<String>, MetaError> {
         let keep: BTreeSet<&str> = valid.iter().map(|a| a.container_id.as_str()).collect();
         let eps = self.store.list_as::<DanmEp>(&Query::Endpoints(EndpointQuery::host(&self.config.host))).await?;
         let stale: Vec<&DanmEp> =
