@@ -366,3 +366,91 @@ async fn gc_keeps_valid_attachments() {
     w.plugin.del(&a).await.unwrap();
     assert_clean(&w).await;
 }
+
+/// A store whose block writes lose the compare-and-swap race while `losses` is positive: every such
+/// write is answered with a `Conflict`, as when other nodes keep winning.
+#[derive(Debug, Default)]
+struct Contended {
+    inner: MemoryStore,
+    losses: std::sync::atomic::AtomicI64,
+}
+
+#[async_trait::async_trait]
+impl Datastore for Contended {
+    async fn get(
+        &self,
+        key: &danm_core::store::ObjectKey,
+    ) -> danm_core::store::Result<Option<danm_core::store::Versioned<Object>>> {
+        self.inner.get(key).await
+    }
+    async fn list(&self, query: &Query) -> danm_core::store::Result<Vec<danm_core::store::Versioned<Object>>> {
+        self.inner.list(query).await
+    }
+    async fn create(&self, object: &Object) -> danm_core::store::Result<danm_core::store::Version> {
+        self.lose(object)?;
+        self.inner.create(object).await
+    }
+    async fn update(
+        &self,
+        object: &Object,
+        expected: &danm_core::store::Version,
+    ) -> danm_core::store::Result<danm_core::store::Version> {
+        self.lose(object)?;
+        self.inner.update(object, expected).await
+    }
+    async fn delete(
+        &self,
+        key: &danm_core::store::ObjectKey,
+        expected: Option<&danm_core::store::Version>,
+    ) -> danm_core::store::Result<()> {
+        self.inner.delete(key, expected).await
+    }
+}
+
+impl Contended {
+    fn lose(&self, object: &Object) -> danm_core::store::Result<()> {
+        use std::sync::atomic::Ordering;
+        if matches!(object, Object::Block { .. }) && self.losses.fetch_sub(1, Ordering::SeqCst) > 0 {
+            return Err(danm_core::store::StoreError::Conflict { key: object.key().to_string() });
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_store_answering_conflicts_is_retried_then_reported() {
+    for (losses, succeeds) in [(5, true), (1_000_000, false)] {
+        let store = Arc::new(Contended::default());
+        let net = network(NetworkKind::DanmNet, Some("ns"), "mac", "macvlan", opts("10.1.0.0/24", ""));
+        store.create(&Object::Network(net.clone())).await.unwrap();
+        let mut meta = ObjectMeta::new("p", Some("ns"));
+        meta.annotations.insert("danm.k8s.io/interfaces".into(), r#"[{"network":"mac","ip":"dynamic"}]"#.into());
+        store.create(&Object::Pod(PodRecord { metadata: meta, ..PodRecord::default() })).await.unwrap();
+        store.losses.store(losses, std::sync::atomic::Ordering::SeqCst);
+        let provisioner = Arc::new(RecordingProvisioner::new());
+        let config = MetaConfig { timeout: Duration::from_secs(30), ..MetaConfig::default() };
+        let plugin = MetaPlugin::new(
+            store.clone(),
+            provisioner.clone(),
+            ScriptedExecutor::new(),
+            Arc::new(TokioSleeper),
+            config,
+        );
+        let c = PodContext { uid: None, ..ctx("p") };
+        let r = plugin.add(&c).await;
+        if succeeds {
+            assert_eq!(r.unwrap().ips[0].address.to_string(), "10.1.0.1/24");
+            assert!(plugin.ipam().stats().conflicts >= 5);
+            plugin.del(&c).await.unwrap();
+        } else {
+            let err = r.unwrap_err();
+            assert_eq!(code(&err), ErrorCode::TRY_AGAIN_LATER, "{err}");
+        }
+        store.losses.store(0, std::sync::atomic::Ordering::SeqCst);
+        let eps = store.list(&Query::Endpoints(EndpointQuery::default())).await.unwrap();
+        assert!(eps.is_empty(), "DanmEps left behind");
+        let blocks = store.list(&Query::Blocks(PoolKey::new(net.key(), Family::V4))).await.unwrap();
+        assert!(blocks.is_empty(), "addresses left allocated");
+        assert!(provisioner.pod_interfaces().is_empty());
+    }
+}
