@@ -32,19 +32,19 @@ done
 step "cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
-step "VM tests (user-mode-linux: ipvlan and 802.1Q; danm-netlink's kernel suite again on Debian's 6.1 kernel)"
-# The path of danm-netlink's integration test binary $1, built for the host (gnu) target.
+step "VM tests (user-mode-linux: ipvlan and 802.1Q; danm-netlink's kernel suite again on Debian's 6.1 kernel; danm end to end)"
+# The path of integration test binary $2 of package $1, built for the host (gnu) target.
 test_binary() {
-    cargo test --no-run -p danm-netlink --test "$1" --message-format=json |
-        grep '"reason":"compiler-artifact"' | grep '"kind":\["test"\]' | grep "\"name\":\"$1\"" |
+    cargo test --no-run --all-features -p "$1" --test "$2" --message-format=json |
+        grep '"reason":"compiler-artifact"' | grep '"kind":\["test"\]' | grep "\"name\":\"$2\"" |
         sed -n 's/.*"executable":"\([^"]*\)".*/\1/p'
 }
 # Runs a test binary in the VM; when the VM cannot start, skips locally and fails under CI.
 in_vm() {
     local bin rc=0
-    bin=$(test_binary "$1")
-    [ -n "$bin" ] || { echo "FAILED: no test binary $1" >&2; return 1; }
-    shift
+    bin=$(test_binary "$1" "$2")
+    [ -n "$bin" ] || { echo "FAILED: no test binary $1/$2" >&2; return 1; }
+    shift 2
     tools/uml-run.sh "$bin" "$@" || rc=$?
     if [ "$rc" = 125 ] && [ "${CI:-}" != true ]; then
         echo "SKIPPED: VM tests: the VM did not start or report (see above)"
@@ -53,8 +53,10 @@ in_vm() {
     return "$rc"
 }
 if tools/vm-setup.sh; then
-    in_vm vm --include-ignored --test-threads=2
-    in_vm kernel --test-threads=2
+    in_vm danm-netlink vm --include-ignored --test-threads=2
+    in_vm danm-netlink kernel --test-threads=2
+    cargo build -q --all-features -p danm-cli --bin danm
+    DANM_VM_EXTRA=target/debug/danm in_vm danm-cli vm_e2e --include-ignored --test-threads=1
 elif [ "${CI:-}" = true ]; then
     echo "FAILED: tools/vm-setup.sh failed, and under CI the VM tests may not be skipped" >&2
     exit 1

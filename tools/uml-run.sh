@@ -20,6 +20,10 @@ share=$(mktemp -d "$VM/run.XXXXXX")
 memdir=$(mktemp -d /dev/shm/danm-uml.XXXXXX 2>/dev/null || echo "$share")
 trap 'rm -rf "$share" "$memdir"' EXIT
 cp "$bin" "$share/bin"
+# Extra files the binary needs in the VM (DANM_VM_EXTRA, space-separated), next to it under /mnt.
+for extra in ${DANM_VM_EXTRA:-}; do
+    cp "$extra" "$share/$(basename "$extra")"
+done
 quote() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
 {
     echo "export DANM_VM=1 CI=$(quote "${CI:-}") RUST_BACKTRACE=$(quote "${RUST_BACKTRACE:-}")"
