@@ -73,11 +73,23 @@ pub(super) fn open_error(path: &Path, source: rusqlite::Error) -> SqliteError {
 /// Sets what every connection needs: wait up to [`BUSY_TIMEOUT`] for other writers, write-ahead logging
 /// (readers never block the writer nor it them), and `synchronous=NORMAL` (in WAL mode: a commit survives
 /// a crash of the process; after a power loss the last commits may be rolled back, never torn).
+///
+/// A `danm` process opens the file, makes a few commits and exits, usually as the only connection; by
+/// default SQLite would then copy the whole log back into the database and sync it on every exit. The
+/// log is instead left in place and checkpointed every [`WAL_CHECKPOINT_PAGES`] pages by the commits
+/// themselves. The log must stay that short: the first connection of a process reads all of it to
+/// rebuild its index.
+/// How many pages of write-ahead log trigger a checkpoint.
+const WAL_CHECKPOINT_PAGES: i64 = 32;
+
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     // An in-memory database answers `memory`: it has no file to log beside.
     conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))?;
-    conn.pragma_update(None, "synchronous", "NORMAL")
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
+    Ok(())
 }
 
 /// Creates the tables if the database has none, in one transaction, and refuses a file written with
