@@ -458,3 +458,47 @@ async fn a_store_answering_conflicts_is_retried_then_reported() {
         assert!(provisioner.pod_interfaces().is_empty());
     }
 }
+
+#[tokio::test]
+async fn sriov_gets_a_generated_config_with_the_pods_device() {
+    let w = world(2_000);
+    let mut o = NetworkOptions { cidr: "10.7.0.0/24".into(), vlan: Some(300), ..NetworkOptions::default() };
+    o.device_pool = "nokia.k8s.io/sriov_ens1f0".into();
+    let mut sriov = network(NetworkKind::DanmNet, Some("ns"), "fast", "sriov", o);
+    sriov.spec.network_id = "fast".into();
+    put(&w, Object::Network(sriov));
+    let annotation = r#"[{"network":"fast","ip":"dynamic"},{"network":"fast","ip":"dynamic"}]"#;
+    let mut meta = ObjectMeta::new("s", Some("ns"));
+    meta.uid = Some("uid-s".into());
+    meta.annotations.insert("danm.k8s.io/interfaces".into(), annotation.into());
+    meta.annotations.insert(
+        danm_core::meta::DEVICES_ANNOTATION.into(),
+        r#"{"nokia.k8s.io/sriov_ens1f0": ["0000:01:00.2", "0000:01:00.3"]}"#.into(),
+    );
+    put(&w, Object::Pod(PodRecord { metadata: meta, ..PodRecord::default() }));
+    let c = ctx("s");
+    w.plugin.add(&c).await.unwrap();
+    let adds: Vec<serde_json::Value> = w
+        .delegates
+        .calls()
+        .iter()
+        .filter(|i| i.plugin == "sriov" && i.command == CniCommand::Add)
+        .map(|i| serde_json::from_slice(&i.stdin).unwrap())
+        .collect();
+    assert_eq!(adds.len(), 2);
+    let mut devices: Vec<&str> = adds.iter().map(|a| a["deviceID"].as_str().unwrap()).collect();
+    devices.sort();
+    assert_eq!(devices, ["0000:01:00.2", "0000:01:00.3"], "each attachment takes its own device");
+    assert!(adds.iter().all(|a| a["vlan"] == 300 && a["name"] == "fast" && a["ipam"]["type"] == "fakeipam"));
+    w.plugin.del(&c).await.unwrap();
+    assert_clean(&w).await;
+
+    // A third sriov attachment without a third device is refused, naming the pool.
+    let mut meta = ObjectMeta::new("t", Some("ns"));
+    meta.annotations.insert("danm.k8s.io/interfaces".into(), r#"[{"network":"fast","ip":"dynamic"}]"#.into());
+    put(&w, Object::Pod(PodRecord { metadata: meta, ..PodRecord::default() }));
+    let err = w.plugin.add(&PodContext { uid: None, ..ctx("t") }).await.unwrap_err();
+    assert_eq!(code(&err), codes::DELEGATE_FAILED, "{err}");
+    assert!(err.to_string().contains("nokia.k8s.io/sriov_ens1f0"), "{err}");
+    assert_clean(&w).await;
+}
