@@ -8,6 +8,7 @@
 //! - [`cni`]: the CNI protocol: versions 0.3.0 to 1.1.0, configs, results and their conversion, errors.
 //! - [`pod`]: the pod interfaces annotation, interface naming and the `default` network fallback.
 //! - [`service`]: the Service annotations of DANM's service discovery.
+//! - [`discovery`]: which addresses a DANM Service publishes, from DanmEps and pods.
 //! - [`manifest`]: decoding multi-document YAML/JSON manifests into model objects.
 //! - [`meta`]: the DANM meta-plugin (ADD, DEL, CHECK, STATUS, GC) over the three seams.
 //! - [`delegate`]: the DelegateExecutor seam for running other CNI plugins.
@@ -19,6 +20,7 @@
 
 pub mod cni;
 pub mod delegate;
+pub mod discovery;
 mod fieldpath;
 pub mod ipam;
 pub mod manifest;

@@ -37,7 +37,7 @@ enum Command {
     },
     /// Delete a network (refused while in use), a TenantConfig or a pod record.
     Delete {
-        /// networks, danmnets, tenantnetworks, clusternetworks, tenantconfigs or pods.
+        /// networks, danmnets, tenantnetworks, clusternetworks, tenantconfigs, pods or services.
         resource: Resource,
         /// The name.
         name: String,
@@ -45,10 +45,13 @@ enum Command {
         #[arg(short = 'n', long, default_value = "default")]
         namespace: String,
     },
-    /// List objects.
+    /// List objects, or what DANM Services publish (`get endpoints [SERVICE]`).
     Get {
-        /// networks, danmnets, tenantnetworks, clusternetworks, tenantconfigs, eps or pods.
+        /// networks, danmnets, tenantnetworks, clusternetworks, tenantconfigs, eps, pods, services or
+        /// endpoints.
         resource: Resource,
+        /// With `endpoints`: only this Service.
+        name: Option<String>,
         /// Only this namespace (all namespaces when not given).
         #[arg(short = 'n', long)]
         namespace: Option<String>,
@@ -115,11 +118,21 @@ fn run(cli: Cli) -> Result<()> {
                 futures::executor::block_on(ctl::delete(&open(&cli.datastore)?, resource, &name, &namespace))?
             );
         }
-        Command::Get { resource, namespace, output } => {
-            print!(
-                "{}",
-                futures::executor::block_on(ctl::get(&open(&cli.datastore)?, resource, namespace.as_deref(), output))?
-            );
+        Command::Get { resource, name, namespace, output } => {
+            let store = open(&cli.datastore)?;
+            let text = match (resource, name) {
+                (Resource::ServiceEndpoints, name) => futures::executor::block_on(ctl::service_endpoints(
+                    &store,
+                    namespace.as_deref(),
+                    name.as_deref(),
+                    output,
+                ))?,
+                (_, Some(name)) => bail!("`get` takes a name only with `endpoints` (got {name})"),
+                (resource, None) => {
+                    futures::executor::block_on(ctl::get(&store, resource, namespace.as_deref(), output))?
+                }
+            };
+            print!("{text}");
         }
         Command::Describe { what, name, namespace } => {
             if !matches!(what.as_str(), "network" | "networks" | "net" | "dn" | "tn" | "cn") {

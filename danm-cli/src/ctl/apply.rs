@@ -30,7 +30,8 @@ fn describe(m: &Manifest) -> String {
     }
 }
 
-/// Applies a multi-document YAML or JSON text: networks of every kind, TenantConfigs and pod records.
+/// Applies a multi-document YAML or JSON text: networks of every kind, TenantConfigs, pod records and
+/// Services.
 /// Every document is validated (against the stored object when it exists) before anything is written,
 /// so a rejected document changes nothing. With `dry_run` nothing is written at all.
 pub async fn apply<S: Datastore + ?Sized>(
@@ -110,8 +111,12 @@ pub async fn apply<S: Datastore + ?Sized>(
             Manifest::DanmEp(_) => {
                 return Err(reject("kind: DanmEp records are written by the danm CNI plugin, not applied".into()));
             }
-            Manifest::Service(_) => {
-                return Err(reject("kind: Services are not kept by this datastore yet".into()));
+            Manifest::Service(svc) => {
+                // The DANM annotations are checked now, not when endpoints are computed.
+                svc.danm_selection().map_err(|e| reject(e.to_string()))?;
+                let obj = Object::Service(svc.clone());
+                let current = store.get(&obj.key()).await?.map(|v| (v.version, v.value));
+                (obj, current)
             }
         };
         plan.push((object, obj, current));

@@ -35,6 +35,12 @@ pub async fn delete<S: Datastore + ?Sized>(
             delete_key(store, &key).await?;
             Ok(format!("pod {namespace}/{name} deleted"))
         }
+        Resource::Services => {
+            let key = ObjectKey::Service { namespace: namespace.to_owned(), name: name.to_owned() };
+            delete_key(store, &key).await?;
+            Ok(format!("Service {namespace}/{name} deleted"))
+        }
+        Resource::ServiceEndpoints => Err(CtlError::Usage("endpoints are computed; delete the Service instead".into())),
         Resource::Endpoints => Err(CtlError::Usage(
             "DanmEps are removed by the CNI's DEL or GC, which free their addresses first; delete the pod instead"
                 .into(),

@@ -9,7 +9,7 @@ mod show;
 
 pub use apply::{Applied, apply};
 pub use delete::delete;
-pub use show::{Format, describe_network, get};
+pub use show::{Format, describe_network, get, service_endpoints};
 
 use danm_core::model::NetworkKind;
 
@@ -26,6 +26,10 @@ pub enum Resource {
     Endpoints,
     /// Pod records (`pods`, `po`).
     Pods,
+    /// Services (`services`, `svc`).
+    Services,
+    /// What DANM Services publish (`endpoints`).
+    ServiceEndpoints,
 }
 
 impl std::str::FromStr for Resource {
@@ -40,10 +44,12 @@ impl std::str::FromStr for Resource {
             "tenantconfigs" | "tenantconfig" | "tc" | "tconf" => Self::TenantConfigs,
             "eps" | "ep" | "danmeps" | "danmep" | "de" | "dep" => Self::Endpoints,
             "pods" | "pod" | "po" => Self::Pods,
+            "services" | "service" | "svc" => Self::Services,
+            "endpoints" | "endpoint" => Self::ServiceEndpoints,
             other => {
                 return Err(format!(
                     "unknown resource `{other}`: use networks, danmnets, tenantnetworks, clusternetworks, \
-                     tenantconfigs, eps or pods"
+                     tenantconfigs, eps, pods, services or endpoints"
                 ));
             }
         })
@@ -72,6 +78,9 @@ pub enum CtlError {
     /// The network is still in use.
     #[error("{0}")]
     InUse(String),
+    /// A Service's annotations are malformed.
+    #[error(transparent)]
+    Service(#[from] danm_core::service::ServiceAnnotationError),
     /// The request makes no sense (a namespace for a cluster-scoped kind, ...).
     #[error("{0}")]
     Usage(String),

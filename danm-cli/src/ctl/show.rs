@@ -2,6 +2,7 @@
 
 use danm_core::ipam::{AllocatorId, Ipam};
 use danm_core::model::{DanmEp, Network, NetworkKey, NetworkKind, PodRecord, TenantConfig};
+use danm_core::service::ServiceRecord;
 use danm_core::store::{Datastore, DatastoreExt, EndpointQuery, ObjectKey, Query};
 use serde_json::{Value, json};
 
@@ -135,6 +136,36 @@ pub async fn get<S: Datastore + ?Sized>(
             }
             Ok(endpoint_table(&eps))
         }
+        Resource::Services => {
+            let services: Vec<ServiceRecord> = store
+                .list_as::<ServiceRecord>(&Query::Services { namespace: ns })
+                .await?
+                .into_iter()
+                .map(|v| v.value)
+                .collect();
+            if format != Format::Table {
+                return Ok(list_doc(
+                    services.iter().map(|s| serde_json::to_value(s).unwrap_or_default()).collect(),
+                    format,
+                ));
+            }
+            let rows = services
+                .iter()
+                .map(|s| {
+                    let selection = s.danm_selection().ok().flatten();
+                    let selector =
+                        selection.as_ref().map(|x| format!("{:?}", x.selector)).unwrap_or_else(|| "-".into());
+                    let nets = selection
+                        .map(|x| {
+                            x.networks.iter().map(|n| format!("{}/{}", n.kind, n.name)).collect::<Vec<_>>().join(",")
+                        })
+                        .unwrap_or_else(|| "-".into());
+                    vec![s.metadata.namespace.clone().unwrap_or_default(), s.metadata.name.clone(), selector, nets]
+                })
+                .collect::<Vec<_>>();
+            Ok(table(&["NAMESPACE", "NAME", "DANM SELECTOR", "NETWORKS"], &rows))
+        }
+        Resource::ServiceEndpoints => service_endpoints(store, namespace, None, format).await,
         Resource::Pods => {
             let pods: Vec<PodRecord> = store
                 .list_as::<PodRecord>(&Query::Pods { namespace: ns })
@@ -185,6 +216,58 @@ fn endpoint_table(eps: &[DanmEp]) -> String {
         })
         .collect::<Vec<_>>();
     table(&["NAMESPACE", "POD", "INTERFACE", "NETWORK", "ADDRESS", "ADDRESS6", "HOST"], &rows)
+}
+
+/// What the DANM Services of `namespace` (all namespaces when `None`), or only the one named `service`,
+/// publish.
+pub async fn service_endpoints<S: Datastore + ?Sized>(
+    store: &S,
+    namespace: Option<&str>,
+    service: Option<&str>,
+    format: Format,
+) -> Result<String, CtlError> {
+    let services: Vec<ServiceRecord> = store
+        .list_as::<ServiceRecord>(&Query::Services { namespace: namespace.map(str::to_owned) })
+        .await?
+        .into_iter()
+        .map(|v| v.value)
+        .filter(|s| service.is_none_or(|n| s.metadata.name == n))
+        .collect();
+    if let (Some(name), true) = (service, services.is_empty()) {
+        return Err(CtlError::NotFound(format!("Service {name} (namespace {})", namespace.unwrap_or("any"))));
+    }
+    let mut published = Vec::new();
+    for svc in &services {
+        let ns = svc.metadata.namespace.clone().unwrap_or_default();
+        let q = EndpointQuery { namespace: Some(ns.clone()), ..EndpointQuery::default() };
+        let eps: Vec<DanmEp> =
+            store.list_as::<DanmEp>(&Query::Endpoints(q)).await?.into_iter().map(|v| v.value).collect();
+        let pods: Vec<PodRecord> = store
+            .list_as::<PodRecord>(&Query::Pods { namespace: Some(ns) })
+            .await?
+            .into_iter()
+            .map(|v| v.value)
+            .collect();
+        let find = |_: &str, name: &str| pods.iter().find(|p| p.metadata.name == name);
+        if let Some(e) = danm_core::discovery::service_endpoints(svc, &eps, find)? {
+            published.push(e);
+        }
+    }
+    if format != Format::Table {
+        return Ok(list_doc(published.iter().map(|p| serde_json::to_value(p).unwrap_or_default()).collect(), format));
+    }
+    let rows = published
+        .iter()
+        .map(|e| {
+            let list = |v: &[danm_core::discovery::EndpointAddress]| {
+                let s: Vec<String> = v.iter().map(|a| format!("{} ({})", a.ip, a.pod)).collect();
+                if s.is_empty() { "-".to_owned() } else { s.join(", ") }
+            };
+            let nets: Vec<String> = e.networks.iter().map(|n| format!("{}/{}", n.kind, n.name)).collect();
+            vec![e.namespace.clone(), e.service.clone(), nets.join(","), list(&e.ready), list(&e.not_ready)]
+        })
+        .collect::<Vec<_>>();
+    Ok(table(&["NAMESPACE", "SERVICE", "NETWORKS", "READY", "NOT READY"], &rows))
 }
 
 /// The first network named `name` among `kinds`, seen from `namespace` (ClusterNetworks ignore it).

@@ -30,7 +30,7 @@ pub const INTERFACES_ANNOTATION_ALT: &str = "danm.io/interfaces";
 pub const MAX_INTERFACES: usize = 64;
 
 /// A network named from a pod or a Service: its kind and object name, without a namespace.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct NetworkRef {
     /// DanmNet (`network`), TenantNetwork (`tenantNetwork`) or ClusterNetwork (`clusterNetwork`).
     pub kind: NetworkKind,

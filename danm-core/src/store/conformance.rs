@@ -23,7 +23,7 @@ mod race;
 
 use super::{Datastore, Object, ObjectKey, StoreError, Version};
 
-pub use lists::{list_blocks, list_endpoints, list_networks, list_pods, list_tenant_configs};
+pub use lists::{list_blocks, list_endpoints, list_networks, list_pods, list_services, list_tenant_configs};
 pub use race::{cas_race, cas_race_threads};
 
 /// Runs every check of the suite, each on a fresh store from `make`.
@@ -37,6 +37,7 @@ pub async fn run_all<S: Datastore>(make: impl Fn() -> S) {
     list_networks(&make()).await;
     list_tenant_configs(&make()).await;
     list_pods(&make()).await;
+    list_services(&make()).await;
     list_blocks(&make()).await;
     list_endpoints(&make()).await;
     cas_race(&make(), 8, 25).await;
@@ -77,6 +78,7 @@ fn changed(object: &Object, n: u8) -> Object {
         }
         Object::Endpoint(x) => x.spec.interface.mac_address = mark,
         Object::Pod(x) => x.hostname = Some(mark),
+        Object::Service(x) => x.cluster_ip = Some(mark),
         Object::Block { block, .. } => {
             block.allocate(n % 16 + 1, crate::ipam::OwnerId(u64::from(n)), true).expect("slot 1..=16 is free")
         }

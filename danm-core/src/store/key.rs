@@ -27,6 +27,13 @@ pub enum ObjectKey {
         /// Name.
         name: String,
     },
+    /// A Service by namespace and name.
+    Service {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
     /// One IPAM allocation block.
     Block(BlockKey),
     /// One allocator's next-fit cursor in one pool.
@@ -45,6 +52,7 @@ impl fmt::Display for ObjectKey {
             Self::TenantConfig(n) => write!(f, "TenantConfig {n}"),
             Self::Endpoint { namespace, name } => write!(f, "DanmEp {namespace}/{name}"),
             Self::Pod { namespace, name } => write!(f, "pod {namespace}/{name}"),
+            Self::Service { namespace, name } => write!(f, "Service {namespace}/{name}"),
             Self::Block(b) => write!(f, "allocation block {b}"),
             Self::Cursor { pool, allocator } => write!(f, "allocation cursor {pool} of {allocator}"),
         }
@@ -67,6 +75,11 @@ pub enum Query {
     Endpoints(EndpointQuery),
     /// Pod records, optionally of one namespace.
     Pods {
+        /// Only this namespace.
+        namespace: Option<String>,
+    },
+    /// Services, optionally of one namespace.
+    Services {
         /// Only this namespace.
         namespace: Option<String>,
     },

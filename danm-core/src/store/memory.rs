@@ -192,6 +192,16 @@ impl Datastore for MemoryStore {
                     _ => None,
                 })
             }
+            Query::Services { namespace } => {
+                let from = ObjectKey::Service { namespace: namespace.clone().unwrap_or_default(), name: String::new() };
+                state.range(from, |k| match k {
+                    ObjectKey::Service { namespace: ns, .. } => match namespace {
+                        Some(want) if want != ns => None,
+                        _ => Some(true),
+                    },
+                    _ => None,
+                })
+            }
             Query::Blocks(pool) => {
                 let from = ObjectKey::Block(BlockKey { pool: pool.clone(), index: 0 });
                 state.range(from, |k| match k {

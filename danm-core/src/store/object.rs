@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{ObjectKey, StoreError};
 use crate::ipam::{Block, BlockKey, Cursor, PoolKey};
 use crate::model::{DanmEp, Network, PodRecord, TenantConfig};
+use crate::service::ServiceRecord;
 
 /// An opaque version of a stored object: a counter in the local stores, the `resourceVersion` on
 /// Kubernetes. Only ever compared for equality, and only for the same key.
@@ -57,6 +58,8 @@ pub enum Object {
     Endpoint(DanmEp),
     /// A pod record.
     Pod(PodRecord),
+    /// A Service.
+    Service(ServiceRecord),
     /// An IPAM allocation block.
     Block {
         /// Which block.
@@ -87,6 +90,10 @@ impl Object {
                 namespace: p.metadata.namespace.clone().unwrap_or_default(),
                 name: p.metadata.name.clone(),
             },
+            Self::Service(s) => ObjectKey::Service {
+                namespace: s.metadata.namespace.clone().unwrap_or_default(),
+                name: s.metadata.name.clone(),
+            },
             Self::Block { key, .. } => ObjectKey::Block(key.clone()),
             Self::Cursor { pool, cursor } => {
                 ObjectKey::Cursor { pool: pool.clone(), allocator: cursor.allocator.clone() }
@@ -101,6 +108,7 @@ impl Object {
             Self::TenantConfig(t) => serde_json::to_vec(t),
             Self::Endpoint(e) => serde_json::to_vec(e),
             Self::Pod(p) => serde_json::to_vec(p),
+            Self::Service(s) => serde_json::to_vec(s),
             Self::Block { block, .. } => serde_json::to_vec(block),
             Self::Cursor { cursor, .. } => serde_json::to_vec(cursor),
         }
@@ -114,6 +122,7 @@ impl Object {
             ObjectKey::TenantConfig(_) => Self::TenantConfig(serde_json::from_slice(bytes).map_err(invalid)?),
             ObjectKey::Endpoint { .. } => Self::Endpoint(serde_json::from_slice(bytes).map_err(invalid)?),
             ObjectKey::Pod { .. } => Self::Pod(serde_json::from_slice(bytes).map_err(invalid)?),
+            ObjectKey::Service { .. } => Self::Service(serde_json::from_slice(bytes).map_err(invalid)?),
             ObjectKey::Block(k) => {
                 Self::Block { key: k.clone(), block: serde_json::from_slice(bytes).map_err(invalid)? }
             }
@@ -152,6 +161,7 @@ record!(Network, Network, "network");
 record!(TenantConfig, TenantConfig, "TenantConfig");
 record!(DanmEp, Endpoint, "DanmEp");
 record!(PodRecord, Pod, "pod record");
+record!(ServiceRecord, Service, "Service");
 
 impl Record for Block {
     fn from_object(object: Object, key: &ObjectKey) -> Result<Self, StoreError> {

@@ -19,6 +19,7 @@ pub(super) enum Table {
     TenantConfigs,
     Endpoints,
     Pods,
+    Services,
     Blocks,
     Cursors,
 }
@@ -31,6 +32,7 @@ impl Table {
             Self::TenantConfigs => "tenant_configs",
             Self::Endpoints => "endpoints",
             Self::Pods => "pods",
+            Self::Services => "services",
             Self::Blocks => "blocks",
             Self::Cursors => "cursors",
         }
@@ -42,7 +44,7 @@ impl Table {
         match self {
             Self::Networks => &["kind", "namespaced", "namespace", "name"],
             Self::TenantConfigs => &["name"],
-            Self::Endpoints | Self::Pods => &["namespace", "name"],
+            Self::Endpoints | Self::Pods | Self::Services => &["namespace", "name"],
             Self::Blocks => &[POOL[0], POOL[1], POOL[2], POOL[3], POOL[4], "idx"],
             Self::Cursors => &[POOL[0], POOL[1], POOL[2], POOL[3], POOL[4], "allocator"],
         }
@@ -64,6 +66,7 @@ pub(super) fn locate(key: &ObjectKey) -> (Table, Vec<Value>) {
         ObjectKey::TenantConfig(name) => (Table::TenantConfigs, vec![text(name)]),
         ObjectKey::Endpoint { namespace, name } => (Table::Endpoints, vec![text(namespace), text(name)]),
         ObjectKey::Pod { namespace, name } => (Table::Pods, vec![text(namespace), text(name)]),
+        ObjectKey::Service { namespace, name } => (Table::Services, vec![text(namespace), text(name)]),
         ObjectKey::Block(b) => {
             let mut v = pool_values(&b.pool);
             v.push(Value::Blob(b.index.to_be_bytes().to_vec()));
@@ -149,6 +152,7 @@ pub(super) fn key_from_row(table: Table, row: &Row<'_>) -> Result<ObjectKey, Sto
         Table::TenantConfigs => ObjectKey::TenantConfig(string(0)?),
         Table::Endpoints => ObjectKey::Endpoint { namespace: string(0)?, name: string(1)? },
         Table::Pods => ObjectKey::Pod { namespace: string(0)?, name: string(1)? },
+        Table::Services => ObjectKey::Service { namespace: string(0)?, name: string(1)? },
         Table::Blocks => {
             let bytes: Vec<u8> = row.get(5).map_err(|e| bad(e.to_string()))?;
             let index = <[u8; 16]>::try_from(bytes.as_slice())

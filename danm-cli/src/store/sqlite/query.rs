@@ -74,6 +74,13 @@ pub(super) fn plan(query: &Query) -> Vec<Select> {
                 None => all,
             }]
         }
+        Query::Services { namespace } => {
+            let all = Select::all(Table::Services);
+            vec![match namespace {
+                Some(ns) => all.and("namespace", text(ns)),
+                None => all,
+            }]
+        }
         Query::Blocks(pool) => {
             let columns = Table::Blocks.key_columns().iter().copied();
             vec![Select { table: Table::Blocks, filter: columns.zip(pool_values(pool)).collect() }]

@@ -4,7 +4,7 @@
 //!
 //! - `meta (name, value)`: `schema_version` (see [`SCHEMA_VERSION`]) and `revision`, the global counter
 //!   every write increments and whose new value becomes the written object's version (as etcd's revision).
-//! - `networks`, `tenant_configs`, `endpoints`, `pods`, `blocks`, `cursors`: one per object kind, each
+//! - `networks`, `tenant_configs`, `endpoints`, `pods`, `services`, `blocks`, `cursors`: one per object kind, each
 //!   with the key columns, `version` and `value` (the object's JSON from `Object::to_json`).
 //! - `endpoints` also has `pod_uid`, `container_id`, `net_kind` (NULL when `apiType` names no known kind)
 //!   and `net_name`, each indexed; a pool's blocks are a prefix of the `blocks` key.
@@ -17,7 +17,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::{BUSY_TIMEOUT, SqliteError};
 
 /// The version of the layout this build reads and writes; a file of another version is refused.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const POOL_COLUMNS: &str = "net_kind INTEGER NOT NULL, net_namespaced INTEGER NOT NULL, \
     net_namespace TEXT NOT NULL, net_name TEXT NOT NULL, family INTEGER NOT NULL";
@@ -38,6 +38,8 @@ fn tables() -> String {
         CREATE INDEX IF NOT EXISTS endpoints_by_pod ON endpoints (pod_uid);
         CREATE INDEX IF NOT EXISTS endpoints_by_network ON endpoints (net_kind, net_name);
         CREATE TABLE IF NOT EXISTS pods (namespace TEXT NOT NULL, name TEXT NOT NULL, {VALUE_COLUMNS}, \
+            PRIMARY KEY (namespace, name)) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS services (namespace TEXT NOT NULL, name TEXT NOT NULL, {VALUE_COLUMNS}, \
             PRIMARY KEY (namespace, name)) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS blocks ({POOL_COLUMNS}, idx BLOB NOT NULL, {VALUE_COLUMNS}, \
             PRIMARY KEY ({POOL_KEY}, idx)) WITHOUT ROWID;

@@ -105,6 +105,14 @@ pub(super) fn pod(namespace: &str, name: &str) -> PodRecord {
     }
 }
 
+/// A DANM Service in `namespace` named `name`: headless, with a selector and network annotation.
+pub(super) fn service(namespace: &str, name: &str) -> crate::service::ServiceRecord {
+    let mut metadata = meta(name, Some(namespace));
+    metadata.annotations.insert("danm.k8s.io/selector".into(), r#"{"app":"lb"}"#.into());
+    metadata.annotations.insert("danm.k8s.io/network".into(), "n1".into());
+    crate::service::ServiceRecord { metadata, cluster_ip: Some("None".into()), ports: Vec::new(), selector: None }
+}
+
 /// The pool of `family` of the network `kind`/`namespace`/`name`.
 pub(super) fn pool(kind: NetworkKind, namespace: &str, name: &str, family: Family) -> PoolKey {
     PoolKey::new(NetworkKey::new(kind, namespace, name), family)
@@ -124,8 +132,8 @@ pub(super) fn cursor(pool: &PoolKey, allocator: &str, block: u128) -> Object {
     Object::Cursor { pool: pool.clone(), cursor: Cursor { allocator: AllocatorId::new(allocator), block } }
 }
 
-/// One object of every kind: all three network kinds, a TenantConfig, a DanmEp, a pod, a block and a
-/// cursor.
+/// One object of every kind: all three network kinds, a TenantConfig, a DanmEp, a pod, a Service, a block
+/// and a cursor.
 pub(super) fn one_of_each() -> Vec<Object> {
     let p = pool(NetworkKind::DanmNet, "a", "n1", Family::V6);
     vec![
@@ -135,6 +143,7 @@ pub(super) fn one_of_each() -> Vec<Object> {
         Object::TenantConfig(tenant_config("tc1")),
         Object::Endpoint(endpoint("a", "ep1", "u1", "c1", "DanmNet", "n1")),
         Object::Pod(pod("a", "p1")),
+        Object::Service(service("a", "s1")),
         block(&p, u128::MAX >> 6),
         cursor(&p, "node-1", u128::MAX >> 6),
     ]

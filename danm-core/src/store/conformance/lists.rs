@@ -33,6 +33,7 @@ fn bystanders() -> Vec<Object> {
         fixtures::block(&p, 0),
         fixtures::cursor(&p, "node-1", 0),
         Object::Network(fixtures::network(DanmNet, Some("a"), "zz-bystander")),
+        Object::Service(fixtures::service("a", "n1")),
     ]
 }
 
@@ -119,6 +120,23 @@ pub async fn list_pods<S: Datastore + ?Sized>(store: &S) {
     check(store, &seeded, &q(Some("a")), &[key("a", "n1"), key("a", "p1"), key("a", "p2")]).await;
     check(store, &seeded, &q(Some("ab")), &[key("ab", "p1")]).await;
     check(store, &seeded, &q(Some("")), &[key("", "p0")]).await;
+    check(store, &seeded, &q(Some("c")), &[]).await;
+}
+
+/// Services of one namespace (not of a namespace it is a prefix of), or of all, in key order; pods of the
+/// same names are not Services.
+pub async fn list_services<S: Datastore + ?Sized>(store: &S) {
+    let services = [("b", "s1"), ("a", "s2"), ("ab", "s1"), ("a", "s1")];
+    let mut objects: Vec<Object> = services.iter().map(|(ns, n)| Object::Service(fixtures::service(ns, n))).collect();
+    objects.push(Object::Pod(fixtures::pod("a", "s1")));
+    objects.extend(bystanders());
+    let seeded = seed(store, objects).await;
+    let key = |ns: &str, n: &str| ObjectKey::Service { namespace: ns.into(), name: n.into() };
+    let q = |ns: Option<&str>| Query::Services { namespace: ns.map(str::to_owned) };
+    let all = [key("a", "n1"), key("a", "s1"), key("a", "s2"), key("ab", "s1"), key("b", "s1")];
+    check(store, &seeded, &q(None), &all).await;
+    check(store, &seeded, &q(Some("a")), &[key("a", "n1"), key("a", "s1"), key("a", "s2")]).await;
+    check(store, &seeded, &q(Some("ab")), &[key("ab", "s1")]).await;
     check(store, &seeded, &q(Some("c")), &[]).await;
 }
 
