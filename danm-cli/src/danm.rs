@@ -10,6 +10,9 @@ use async_trait::async_trait;
 use danm_core::cni::skel::{Plugin, Request};
 use danm_core::cni::{Backend, CniError, CniResult, DanmConf, ErrorCode};
 use danm_core::meta::{MetaConfig, MetaError, MetaPlugin, PodContext};
+use danm_core::provision::{
+    CreatedInterface, HostInterface, InterfaceProvisioner, LinkState, NoopProvisioner, PodInterface, ProvisionError,
+};
 use danm_core::retry::{BoxFuture, Sleeper};
 use danm_netlink::NetlinkProvisioner;
 
@@ -28,9 +31,61 @@ impl Sleeper for TokioSleeper {
 
 /// The `danm` plugin. Each request reads its own configuration, opens its store and builds its backends.
 #[derive(Debug, Default)]
-pub struct Danm;
+pub struct Danm {
+    dry_run: bool,
+}
 
-type Meta = MetaPlugin<SqliteStore, NetlinkProvisioner, ProcessExecutor>;
+impl Danm {
+    /// The plugin with the netlink provisioner: built-in interfaces are really created.
+    pub fn new() -> Self {
+        Self { dry_run: false }
+    }
+
+    /// The plugin with a provisioner that changes nothing: addresses are allocated and DanmEps written,
+    /// delegates run, but built-in interfaces are only planned.
+    pub fn dry_run() -> Self {
+        Self { dry_run: true }
+    }
+}
+
+type Meta = MetaPlugin<SqliteStore, AnyProvisioner, ProcessExecutor>;
+
+/// The provisioner a `danm` run uses, chosen at run time.
+#[derive(Debug)]
+pub enum AnyProvisioner {
+    /// Real interfaces, through netlink.
+    Netlink(NetlinkProvisioner),
+    /// Nothing is changed in the kernel.
+    DryRun(NoopProvisioner),
+}
+
+macro_rules! each {
+    ($self:ident, $p:ident => $e:expr) => {
+        match $self {
+            AnyProvisioner::Netlink($p) => $e,
+            AnyProvisioner::DryRun($p) => $e,
+        }
+    };
+}
+
+#[async_trait]
+impl InterfaceProvisioner for AnyProvisioner {
+    async fn create(&self, iface: &PodInterface) -> Result<CreatedInterface, ProvisionError> {
+        each!(self, p => p.create(iface).await)
+    }
+    async fn delete(&self, netns: &Path, name: &str) -> Result<(), ProvisionError> {
+        each!(self, p => p.delete(netns, name).await)
+    }
+    async fn inspect(&self, netns: &Path, name: &str) -> Result<Option<LinkState>, ProvisionError> {
+        each!(self, p => p.inspect(netns, name).await)
+    }
+    async fn ensure_host(&self, host: &HostInterface, holder: &str) -> Result<(), ProvisionError> {
+        each!(self, p => p.ensure_host(host, holder).await)
+    }
+    async fn release_host(&self, name: &str, holder: &str) -> Result<bool, ProvisionError> {
+        each!(self, p => p.release_host(name, holder).await)
+    }
+}
 
 /// This node's name: the configuration's `hostname`, else the kernel's.
 fn node_name(conf: &DanmConf) -> String {
@@ -74,8 +129,13 @@ impl Danm {
                 )));
             }
         };
-        let provisioner = NetlinkProvisioner::new()
-            .map_err(|e| CniError::new(ErrorCode::IO_FAILURE, format!("the netlink provisioner cannot start: {e}")))?;
+        let provisioner = if self.dry_run {
+            AnyProvisioner::DryRun(NoopProvisioner)
+        } else {
+            AnyProvisioner::Netlink(NetlinkProvisioner::new().map_err(|e| {
+                CniError::new(ErrorCode::IO_FAILURE, format!("the netlink provisioner cannot start: {e}"))
+            })?)
+        };
         let executor = ProcessExecutor::new(req.path.clone(), conf.cni_dir.clone());
         let config = MetaConfig { host: node_name(&conf), naming: conf.naming_scheme, timeout: conf.timeout };
         let meta = MetaPlugin::new(Arc::new(store), provisioner, executor, Arc::new(TokioSleeper), config);

@@ -6,6 +6,7 @@
 //!
 //! - [`danm`]: the `danm` CNI plugin: danm-core's meta-plugin on the local store, with the netlink
 //!   provisioner and the process executor.
+//! - [`demo`]: `danmctl demo`, upstream DANM's service discovery demo end to end on the embedded store.
 //! - [`cni_main`]: the `main` of a CNI plugin binary: environment and stdin in, dispatch, stdout and
 //!   exit code out.
 //! - [`delegate`]: [`ProcessExecutor`], the `DelegateExecutor` that runs plugins found on `CNI_PATH`.
@@ -17,6 +18,7 @@ pub mod cni_main;
 pub mod ctl;
 pub mod danm;
 pub mod delegate;
+pub mod demo;
 pub mod fakeipam;
 pub mod store;
 

@@ -3,5 +3,5 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    danm_cli::cni_main::run(&danm_cli::danm::Danm)
+    danm_cli::cni_main::run(&danm_cli::danm::Danm::new())
 }

@@ -69,6 +69,15 @@ enum Command {
         #[arg(short = 'n', long, default_value = "default")]
         namespace: String,
     },
+    /// Play upstream DANM's multi-domain service discovery demo end to end on a temporary store.
+    Demo {
+        /// Create no interface even as root: a provisioner that changes nothing stands in.
+        #[arg(long)]
+        dry_run: bool,
+        /// Keep the demo's store and manifests afterwards.
+        #[arg(long)]
+        keep: bool,
+    },
     /// Show the address pools a network manifest describes, without a datastore.
     Pools {
         /// The manifest file.
@@ -144,6 +153,13 @@ fn run(cli: Cli) -> Result<()> {
             );
         }
         Command::Pools { file } => pools(&file)?,
+        Command::Demo { dry_run, keep } => {
+            let checks = danm_cli::demo::run(danm_cli::demo::DemoOptions { dry_run, keep }, &mut std::io::stdout())?;
+            let failed = checks.iter().filter(|(_, ok)| !ok).count();
+            if failed > 0 {
+                bail!("{failed} of {} demo checks failed", checks.len());
+            }
+        }
     }
     Ok(())
 }
