@@ -3,7 +3,7 @@
 use danm_core::ipam::{AllocatorId, Ipam};
 use danm_core::model::{DanmEp, Network, NetworkKey, NetworkKind, PodRecord, TenantConfig};
 use danm_core::service::ServiceRecord;
-use danm_core::store::{Datastore, DatastoreExt, EndpointQuery, ObjectKey, Query};
+use danm_core::store::{Datastore, DatastoreExt, EndpointQuery, ObjectKey, Query, Record};
 use serde_json::{Value, json};
 
 use super::{CtlError, Resource};
@@ -53,6 +53,16 @@ fn or_dash(s: &str) -> String {
     if s.is_empty() { "-".into() } else { s.to_owned() }
 }
 
+/// The values a query selects.
+async fn values<S: Datastore + ?Sized, R: Record>(store: &S, query: &Query) -> Result<Vec<R>, CtlError> {
+    Ok(store.list_as::<R>(query).await?.into_iter().map(|v| v.value).collect())
+}
+
+/// Objects as a Kubernetes `List` document.
+fn documents<T: serde::Serialize>(items: &[T], format: Format) -> String {
+    list_doc(items.iter().map(|i| serde_json::to_value(i).unwrap_or_default()).collect(), format)
+}
+
 fn list_doc(items: Vec<Value>, format: Format) -> String {
     let list = json!({"apiVersion": "v1", "kind": "List", "items": items});
     match format {
@@ -75,17 +85,9 @@ pub async fn get<S: Datastore + ?Sized>(
                 Resource::Kind(k) => Some(k),
                 _ => None,
             };
-            let nets: Vec<Network> = store
-                .list_as::<Network>(&Query::Networks { kind, namespace: ns })
-                .await?
-                .into_iter()
-                .map(|v| v.value)
-                .collect();
+            let nets: Vec<Network> = values::<_, Network>(store, &Query::Networks { kind, namespace: ns }).await?;
             if format != Format::Table {
-                return Ok(list_doc(
-                    nets.iter().map(|n| serde_json::to_value(n).unwrap_or_default()).collect(),
-                    format,
-                ));
+                return Ok(documents(&nets, format));
             }
             let rows = nets
                 .iter()
@@ -112,10 +114,9 @@ pub async fn get<S: Datastore + ?Sized>(
             Ok(table(&["KIND", "NAMESPACE", "NAME", "NETWORKID", "TYPE", "CIDR", "NET6", "HOST_DEVICE", "VID"], &rows))
         }
         Resource::TenantConfigs => {
-            let tcs: Vec<TenantConfig> =
-                store.list_as::<TenantConfig>(&Query::TenantConfigs).await?.into_iter().map(|v| v.value).collect();
+            let tcs: Vec<TenantConfig> = values::<_, TenantConfig>(store, &Query::TenantConfigs).await?;
             if format != Format::Table {
-                return Ok(list_doc(tcs.iter().map(|t| serde_json::to_value(t).unwrap_or_default()).collect(), format));
+                return Ok(documents(&tcs, format));
             }
             let rows = tcs
                 .iter()
@@ -129,25 +130,17 @@ pub async fn get<S: Datastore + ?Sized>(
         }
         Resource::Endpoints => {
             let q = EndpointQuery { namespace: ns, ..EndpointQuery::default() };
-            let eps: Vec<DanmEp> =
-                store.list_as::<DanmEp>(&Query::Endpoints(q)).await?.into_iter().map(|v| v.value).collect();
+            let eps: Vec<DanmEp> = values::<_, DanmEp>(store, &Query::Endpoints(q)).await?;
             if format != Format::Table {
-                return Ok(list_doc(eps.iter().map(|e| serde_json::to_value(e).unwrap_or_default()).collect(), format));
+                return Ok(documents(&eps, format));
             }
             Ok(endpoint_table(&eps))
         }
         Resource::Services => {
-            let services: Vec<ServiceRecord> = store
-                .list_as::<ServiceRecord>(&Query::Services { namespace: ns })
-                .await?
-                .into_iter()
-                .map(|v| v.value)
-                .collect();
+            let services: Vec<ServiceRecord> =
+                values::<_, ServiceRecord>(store, &Query::Services { namespace: ns }).await?;
             if format != Format::Table {
-                return Ok(list_doc(
-                    services.iter().map(|s| serde_json::to_value(s).unwrap_or_default()).collect(),
-                    format,
-                ));
+                return Ok(documents(&services, format));
             }
             let rows = services
                 .iter()
@@ -167,17 +160,9 @@ pub async fn get<S: Datastore + ?Sized>(
         }
         Resource::ServiceEndpoints => service_endpoints(store, namespace, None, format).await,
         Resource::Pods => {
-            let pods: Vec<PodRecord> = store
-                .list_as::<PodRecord>(&Query::Pods { namespace: ns })
-                .await?
-                .into_iter()
-                .map(|v| v.value)
-                .collect();
+            let pods: Vec<PodRecord> = values::<_, PodRecord>(store, &Query::Pods { namespace: ns }).await?;
             if format != Format::Table {
-                return Ok(list_doc(
-                    pods.iter().map(|p| serde_json::to_value(p).unwrap_or_default()).collect(),
-                    format,
-                ));
+                return Ok(documents(&pods, format));
             }
             let rows = pods
                 .iter()
@@ -240,21 +225,15 @@ pub async fn service_endpoints<S: Datastore + ?Sized>(
     for svc in &services {
         let ns = svc.metadata.namespace.clone().unwrap_or_default();
         let q = EndpointQuery { namespace: Some(ns.clone()), ..EndpointQuery::default() };
-        let eps: Vec<DanmEp> =
-            store.list_as::<DanmEp>(&Query::Endpoints(q)).await?.into_iter().map(|v| v.value).collect();
-        let pods: Vec<PodRecord> = store
-            .list_as::<PodRecord>(&Query::Pods { namespace: Some(ns) })
-            .await?
-            .into_iter()
-            .map(|v| v.value)
-            .collect();
+        let eps: Vec<DanmEp> = values::<_, DanmEp>(store, &Query::Endpoints(q)).await?;
+        let pods: Vec<PodRecord> = values::<_, PodRecord>(store, &Query::Pods { namespace: Some(ns) }).await?;
         let find = |_: &str, name: &str| pods.iter().find(|p| p.metadata.name == name);
         if let Some(e) = danm_core::discovery::service_endpoints(svc, &eps, find)? {
             published.push(e);
         }
     }
     if format != Format::Table {
-        return Ok(list_doc(published.iter().map(|p| serde_json::to_value(p).unwrap_or_default()).collect(), format));
+        return Ok(documents(&published, format));
     }
     let rows = published
         .iter()
@@ -319,12 +298,7 @@ pub async fn describe_network<S: Datastore + ?Sized>(
             &rows,
         )));
     }
-    let eps: Vec<DanmEp> = store
-        .list_as::<DanmEp>(&Query::Endpoints(EndpointQuery::network(net.key())))
-        .await?
-        .into_iter()
-        .map(|v| v.value)
-        .collect();
+    let eps: Vec<DanmEp> = values::<_, DanmEp>(store, &Query::Endpoints(EndpointQuery::network(net.key()))).await?;
     out.push_str(&format!("\nEndpoints ({}):\n", eps.len()));
     if !eps.is_empty() {
         out.push_str(&indent(&endpoint_table(&eps)));

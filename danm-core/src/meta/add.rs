@@ -9,13 +9,14 @@ use std::sync::{Arc, Mutex};
 use futures::future::{Either, join_all, select};
 use ipnet::IpNet;
 
+use super::delegate_conf::invocation;
 use super::delegate_conf::{list_to_value, pod_devices, sriov_list, static_list};
 use super::plan::{Attachment, Backend, host_interface, plan};
 use super::{
     DELEGATE_ANNOTATION, MetaError, MetaPlugin, PHASE_ANNOTATION, PHASE_PENDING, PodContext, RESULT_ANNOTATION,
 };
 use crate::cni::{CniResult, CniVersion, Interface, IpConfig, NetConfList, Route as CniRoute};
-use crate::delegate::{CniCommand, DelegateExecutor, Invocation};
+use crate::delegate::{CniCommand, DelegateExecutor};
 use crate::ipam::{Allocation, Assignment};
 use crate::model::{DanmEp, DanmEpIface, DanmEpSpec, ObjectMeta, PodRecord, labels};
 use crate::provision::{InterfaceProvisioner, Ipv6Mode, PodInterface, PolicyRouting, ProvisionError, Route};
@@ -310,15 +311,7 @@ impl<S: Datastore, P: InterfaceProvisioner, D: DelegateExecutor> MetaPlugin<S, P
         let mut prev: Option<CniResult> = None;
         for i in 0..list.plugins.len() {
             let conf = list.plugin_conf(i, version, prev.as_ref(), None).map_err(|e| cfg_err(e.to_string()))?;
-            let inv = Invocation {
-                plugin: conf.plugin_type.clone(),
-                command: CniCommand::Add,
-                container_id: ctx.container_id.clone(),
-                netns: Some(netns.to_path_buf()),
-                ifname: a.name.clone(),
-                args: ctx.args.clone(),
-                stdin: serde_json::to_vec(&conf.to_value()).unwrap_or_default(),
-            };
+            let inv = invocation(&conf, CniCommand::Add, ctx, Some(netns.to_path_buf()), &a.name);
             let out = self.delegates.invoke(&inv).await.map_err(|source| MetaError::Delegate {
                 interface: a.name.clone(),
                 network: a.network_label(),

@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 
+use super::delegate_conf::invocation;
 use super::{Backend, DELEGATE_ANNOTATION, MetaError, MetaPlugin, PHASE_ANNOTATION, PodContext, RESULT_ANNOTATION};
 use crate::cni::{CniResult, NetConfList};
-use crate::delegate::{CniCommand, DelegateExecutor, Invocation};
+use crate::delegate::{CniCommand, DelegateExecutor};
 use crate::model::DanmEp;
 use crate::provision::InterfaceProvisioner;
 use crate::store::{Datastore, DatastoreExt, EndpointQuery, Query};
@@ -77,15 +78,7 @@ impl<S: Datastore, P: InterfaceProvisioner, D: DelegateExecutor> MetaPlugin<S, P
         let version = list.negotiated_version().map_err(|e| cfg_err(e.to_string()))?;
         for i in 0..list.plugins.len() {
             let conf = list.plugin_conf(i, version, prev.as_ref(), None).map_err(|e| cfg_err(e.to_string()))?;
-            let inv = Invocation {
-                plugin: conf.plugin_type.clone(),
-                command: CniCommand::Check,
-                container_id: ctx.container_id.clone(),
-                netns: Some(netns.to_path_buf()),
-                ifname: name.clone(),
-                args: ctx.args.clone(),
-                stdin: serde_json::to_vec(&conf.to_value()).unwrap_or_default(),
-            };
+            let inv = invocation(&conf, CniCommand::Check, ctx, Some(netns.to_path_buf()), name);
             self.delegates.invoke(&inv).await.map_err(|source| MetaError::Delegate {
                 interface: name.clone(),
                 network: list.name.clone(),

@@ -5,7 +5,11 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use crate::cni::{ConfFile, NetConfList};
+use std::path::PathBuf;
+
+use super::PodContext;
+use crate::cni::{ConfFile, NetConf, NetConfList};
+use crate::delegate::{CniCommand, Invocation};
 use crate::ipam::Allocation;
 use crate::model::PodRecord;
 
@@ -73,6 +77,26 @@ pub fn sriov_list(network_id: &str, device_id: &str, vlan: Option<i64>, allocati
         disable_gc: false,
         load_only_inlined_plugins: false,
         plugins: vec![plugin],
+    }
+}
+
+/// The run of one plugin configuration `conf` of a delegate list for the attachment `ifname` of `ctx`'s
+/// container.
+pub(super) fn invocation(
+    conf: &NetConf,
+    command: CniCommand,
+    ctx: &PodContext,
+    netns: Option<PathBuf>,
+    ifname: &str,
+) -> Invocation {
+    Invocation {
+        plugin: conf.plugin_type.clone(),
+        command,
+        container_id: ctx.container_id.clone(),
+        netns,
+        ifname: ifname.to_owned(),
+        args: ctx.args.clone(),
+        stdin: serde_json::to_vec(&conf.to_value()).unwrap_or_default(),
     }
 }
 

@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 
 use futures::future::join_all;
 
+use super::delegate_conf::invocation;
 use super::{Backend, DELEGATE_ANNOTATION, MetaError, MetaPlugin, PHASE_ANNOTATION, PodContext, RESULT_ANNOTATION};
 use crate::cni::{Attachment as GcAttachment, CniResult, NetConfList};
-use crate::delegate::{CniCommand, DelegateExecutor, Invocation};
+use crate::delegate::{CniCommand, DelegateExecutor};
 use crate::ipam::{IpamError, OwnerId};
 use crate::model::{DanmEp, Network, NetworkKey, NetworkKind};
 use crate::provision::InterfaceProvisioner;
@@ -127,15 +128,8 @@ impl<S: Datastore, P: InterfaceProvisioner, D: DelegateExecutor> MetaPlugin<S, P
                     continue;
                 }
             };
-            let inv = Invocation {
-                plugin: conf.plugin_type.clone(),
-                command: CniCommand::Del,
-                container_id: ctx.container_id.clone(),
-                netns: netns.filter(|p| p.exists()).map(Path::to_path_buf),
-                ifname: ifname.to_owned(),
-                args: ctx.args.clone(),
-                stdin: serde_json::to_vec(&conf.to_value()).unwrap_or_default(),
-            };
+            let inv =
+                invocation(&conf, CniCommand::Del, ctx, netns.filter(|p| p.exists()).map(Path::to_path_buf), ifname);
             if let Err(source) = self.delegates.invoke(&inv).await {
                 errors.push(MetaError::Delegate {
                     interface: ifname.to_owned(),

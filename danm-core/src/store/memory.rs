@@ -102,6 +102,29 @@ impl State {
         out
     }
 
+    /// The objects of one namespaced kind (made by `key`), in `namespace` or in all.
+    fn in_namespace(
+        &self,
+        namespace: Option<&str>,
+        key: impl Fn(String, String) -> ObjectKey,
+    ) -> Vec<Versioned<Object>> {
+        let from = key(namespace.unwrap_or_default().to_owned(), String::new());
+        let same_kind = |k: &ObjectKey| std::mem::discriminant(k) == std::mem::discriminant(&from);
+        let in_ns = |k: &ObjectKey| match k {
+            ObjectKey::Pod { namespace: ns, .. } | ObjectKey::Service { namespace: ns, .. } => Some(ns.clone()),
+            _ => None,
+        };
+        self.range(from.clone(), |k| {
+            if !same_kind(k) {
+                return None;
+            }
+            match namespace {
+                Some(want) if in_ns(k).as_deref() != Some(want) => None,
+                _ => Some(true),
+            }
+        })
+    }
+
     fn endpoints(&self, q: &EndpointQuery) -> Vec<Versioned<Object>> {
         let index = q
             .container_id
@@ -183,24 +206,10 @@ impl Datastore for MemoryStore {
             }),
             Query::Endpoints(q) => state.endpoints(q),
             Query::Pods { namespace } => {
-                let from = ObjectKey::Pod { namespace: namespace.clone().unwrap_or_default(), name: String::new() };
-                state.range(from, |k| match k {
-                    ObjectKey::Pod { namespace: ns, .. } => match namespace {
-                        Some(want) if want != ns => None,
-                        _ => Some(true),
-                    },
-                    _ => None,
-                })
+                state.in_namespace(namespace.as_deref(), |namespace, name| ObjectKey::Pod { namespace, name })
             }
             Query::Services { namespace } => {
-                let from = ObjectKey::Service { namespace: namespace.clone().unwrap_or_default(), name: String::new() };
-                state.range(from, |k| match k {
-                    ObjectKey::Service { namespace: ns, .. } => match namespace {
-                        Some(want) if want != ns => None,
-                        _ => Some(true),
-                    },
-                    _ => None,
-                })
+                state.in_namespace(namespace.as_deref(), |namespace, name| ObjectKey::Service { namespace, name })
             }
             Query::Blocks(pool) => {
                 let from = ObjectKey::Block(BlockKey { pool: pool.clone(), index: 0 });
