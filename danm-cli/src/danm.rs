@@ -210,7 +210,12 @@ impl Plugin for Danm {
     }
 
     async fn gc(&self, req: &Request) -> Result<(), CniError> {
-        let valid = req.conf.valid_attachments()?.unwrap_or_default();
+        // Without the runtime's list of valid attachments there is nothing GC may judge stale: removing
+        // everything would tear down every pod of the node.
+        let Some(valid) = req.conf.valid_attachments()? else {
+            log(None, "GC: no cni.dev/valid-attachments in the configuration; nothing to do");
+            return Ok(());
+        };
         self.serve(req, "GC", async |m: &Meta| m.gc(&valid).await.map(drop)).await
     }
 }

@@ -219,6 +219,10 @@ fn three_attachments_with_real_delegates_add_check_del() {
 
     let (ok, out) = env.run("CHECK", "p", Some(&pod.path()), &env.conf("1.0.0", json!({})));
     assert!(ok, "CHECK failed: {out}");
+    // GC without the runtime's list of valid attachments has nothing to judge by: it removes nothing.
+    let (ok, out) = env.run("GC", "p", None, &env.conf("1.1.0", json!({})));
+    assert!(ok, "GC failed: {out}");
+    assert_eq!(env.endpoints().len(), 3, "GC without cni.dev/valid-attachments removed attachments");
     assert!(pod.ip(&["link", "del", "eth0"]).status.success());
     let (ok, out) = env.run("CHECK", "p", Some(&pod.path()), &env.conf("1.0.0", json!({})));
     assert!(!ok && out["code"] == 109, "CHECK must see eth0 gone: {out}");
@@ -334,4 +338,23 @@ fn rejections_carry_the_right_code_and_change_nothing() {
     let out: Value = serde_json::from_slice(&child.wait_with_output().unwrap().stdout).unwrap();
     assert_eq!(out["code"], 4);
     assert!(out["msg"].as_str().unwrap().contains("CNI_CONTAINERID"), "{out}");
+}
+
+#[test]
+fn two_interfaces_on_one_network_with_routes() {
+    if !require(true) {
+        return;
+    }
+    let env = Env::new();
+    let pod = Netns::create("e2e-twice");
+    env.pod("t", r#"[{"network":"mac","ip":"dynamic"},{"network":"mac","ip":"dynamic"}]"#);
+    let (ok, out) = env.run("ADD", "t", Some(&pod.path()), &env.conf("1.0.0", json!({})));
+    assert!(ok, "ADD failed: {out}");
+    assert_eq!(pod.global_addrs("eth0"), ["10.10.0.1/24"]);
+    assert_eq!(pod.global_addrs("eth1"), ["10.10.0.2/24"]);
+    let routes = pod.ip_json(&["route", "show", "10.200.0.0/16"]).unwrap();
+    assert_eq!(routes[0]["dev"], "eth0", "the network's route goes on its first interface: {routes}");
+    let (ok, out) = env.run("DEL", "t", Some(&pod.path()), &env.conf("1.0.0", json!({})));
+    assert!(ok, "DEL failed: {out}");
+    env.assert_clean(&[&pod]);
 }

@@ -145,7 +145,8 @@ fn code(e: &MetaError) -> ErrorCode {
 #[tokio::test]
 async fn add_check_del_with_builtin_and_delegated_interfaces() {
     let w = world(2_000);
-    let bridge = r#"{"cniVersion":"1.0.0","interfaces":[{"name":"eth2","sandbox":"/var/run/netns/p1"}],"ips":[{"address":"10.3.0.1/24","interface":0}]}"#;
+    // The bridge plugin lists its host-side interfaces first; the pod's is the one with a sandbox.
+    let bridge = r#"{"cniVersion":"1.0.0","interfaces":[{"name":"br9","mac":"02:00:00:00:0b:09"},{"name":"eth2","mac":"02:00:00:00:00:e2","sandbox":"/var/run/netns/p1"}],"ips":[{"address":"10.3.0.1/24","interface":1}]}"#;
     w.delegates.script("bridge", Scripted::Succeed(bridge.into()));
     w.delegates.script("tuning", Scripted::Succeed(bridge.into()));
     let flannel = r#"{"cniVersion":"0.4.0","interfaces":[{"name":"eth3","sandbox":"/var/run/netns/p1"}],"ips":[{"version":"4","address":"10.244.1.5/24","interface":0}]}"#;
@@ -159,7 +160,7 @@ async fn add_check_del_with_builtin_and_delegated_interfaces() {
     );
     let result = w.plugin.add(&c).await.unwrap();
     let names: Vec<_> = result.interfaces.iter().map(|i| i.name.as_str()).collect();
-    assert_eq!(names, ["eth0", "eth1", "eth2", "eth3"], "eth0 first, then the annotation's order");
+    assert_eq!(names, ["eth0", "eth1", "br9", "eth2", "eth3"], "eth0 first, then the annotation's order");
     let ips: Vec<_> = result.ips.iter().map(|i| (i.address.to_string(), i.interface)).collect();
     assert_eq!(
         ips[..3],
@@ -185,6 +186,8 @@ async fn add_check_del_with_builtin_and_delegated_interfaces() {
         assert_eq!(ep.spec.host, "node-1");
     }
     let eth1 = eps.iter().find(|e| e.spec.interface.name == "eth1").unwrap();
+    let eth2 = eps.iter().find(|e| e.spec.interface.name == "eth2").unwrap();
+    assert_eq!(eth2.spec.interface.mac_address, "02:00:00:00:00:e2", "the pod-side MAC, not the bridge's");
     let eth3 = eps.iter().find(|e| e.spec.interface.name == "eth3").unwrap();
     assert_eq!(eth3.spec.interface.address, "10.244.1.5/24", "a delegate's own address is recorded");
     assert_eq!(
@@ -500,5 +503,40 @@ async fn sriov_gets_a_generated_config_with_the_pods_device() {
     let err = w.plugin.add(&PodContext { uid: None, ..ctx("t") }).await.unwrap_err();
     assert_eq!(code(&err), codes::DELEGATE_FAILED, "{err}");
     assert!(err.to_string().contains("nokia.k8s.io/sriov_ens1f0"), "{err}");
+    assert_clean(&w).await;
+}
+
+#[tokio::test]
+async fn a_replaced_sandbox_gives_its_addresses_back() {
+    let w = world(2_000);
+    let first = pod(&w, "p", Some(r#"[{"network":"mac","ip":"10.1.0.50"}]"#));
+    w.plugin.add(&first).await.unwrap();
+    // The sandbox died without a DEL; the kubelet starts another for the same pod.
+    let second = PodContext { container_id: "cid-p-2".into(), ..first.clone() };
+    w.plugin.add(&second).await.unwrap();
+    let eps = endpoints(&w).await;
+    assert_eq!(eps.len(), 1);
+    assert_eq!(eps[0].spec.cid, "cid-p-2");
+    assert_eq!(eps[0].spec.interface.address, "10.1.0.50/24", "the static address moved to the new sandbox");
+    w.plugin.del(&second).await.unwrap();
+    assert_clean(&w).await;
+}
+
+#[tokio::test]
+async fn a_rollback_that_cannot_remove_an_interface_keeps_its_record_for_del() {
+    let w = world(2_000);
+    let taken = pod(&w, "a", Some(r#"[{"network":"tiny","ip":"10.4.0.2"}]"#));
+    w.plugin.add(&taken).await.unwrap();
+    let calls = w.provisioner.calls().len();
+    let c = pod(&w, "p", Some(r#"[{"network":"mac","ip":"dynamic"},{"network":"tiny","ip":"10.4.0.2"}]"#));
+    // Call `calls` creates eth0; the next one is the rollback's delete of eth0, which fails.
+    w.provisioner.fail_on_call(calls + 1);
+    let err = w.plugin.add(&c).await.unwrap_err();
+    assert_eq!(code(&err), codes::ADDRESS_REJECTED, "{err}");
+    let left: Vec<DanmEp> = endpoints(&w).await.into_iter().filter(|e| e.spec.cid == c.container_id).collect();
+    assert_eq!(left.len(), 1, "eth0's record is kept while eth0 may exist");
+    assert_eq!(w.provisioner.pod_interfaces().len(), 2, "eth0 of p and eth0 of a");
+    w.plugin.del(&c).await.unwrap();
+    w.plugin.del(&taken).await.unwrap();
     assert_clean(&w).await;
 }

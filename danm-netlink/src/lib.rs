@@ -4,7 +4,8 @@
 //! [`InterfaceProvisioner`](danm_core::provision::InterfaceProvisioner) on the running kernel, through
 //! rtnetlink (it never runs `ip`):
 //! - **pod interfaces**: IPVLAN (l2, l3, l3s) and MACVLAN slaves of a host parent, created under a
-//!   temporary name, moved into the pod's network namespace, renamed, given their MTU, IPv4 and IPv6
+//!   temporary name directly in the pod's network namespace (no move, which would cost the kernel an RCU
+//!   grace period), renamed, given their MTU, IPv4 and IPv6
 //!   addresses (IPv6 without duplicate address detection), upstream DANM's per-interface IPv6 sysctls,
 //!   routes in the main table bound to the link, policy routing (a source rule per subnet and routes in
 //!   the network's table), a gratuitous ARP, and brought up. A failed creation removes what it made.

@@ -35,7 +35,7 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Delete a network (refused while in use), a TenantConfig or a pod record.
+    /// Delete a network (refused while in use), a TenantConfig, a pod record or a Service.
     Delete {
         /// networks, danmnets, tenantnetworks, clusternetworks, tenantconfigs, pods or services.
         resource: Resource,

@@ -10,7 +10,7 @@
 //! | `datastore` | `{"type": "local", "path": "/var/lib/danm/danm.db"}`: a node-local store instead of the API |
 //! | `cniDir` | directory of delegate CNI configurations (default `/etc/cni/net.d`) |
 //! | `namingScheme` | `""` (default) or `"legacy"`: how interface names are derived |
-//! | `timeoutSeconds` | time budget of one attachment, a number in (0, 300] (default 10) |
+//! | `timeoutSeconds` | time budget, a number in (0, 300] (default 10): of all attachments of an ADD together, and of each DEL, CHECK and GC |
 //! | `logFile` | path of the log file (default: standard error) |
 //! | `logLevel` | `error`, `warn`, `info`, `debug` or `trace` |
 //! | `hostname` | node name to use instead of the machine's host name |

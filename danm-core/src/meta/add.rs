@@ -1,7 +1,7 @@
 //! ADD: record intent, allocate, set every attachment up in parallel under one time budget, then record
 //! the outcome — or undo everything.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -20,7 +20,7 @@ use crate::delegate::{CniCommand, DelegateExecutor};
 use crate::ipam::{Allocation, Assignment};
 use crate::model::{DanmEp, DanmEpIface, DanmEpSpec, ObjectMeta, PodRecord, labels};
 use crate::provision::{InterfaceProvisioner, Ipv6Mode, PodInterface, PolicyRouting, ProvisionError, Route};
-use crate::store::{Datastore, Object, Version};
+use crate::store::{Datastore, DatastoreExt, EndpointQuery, Object, Query, Version};
 
 /// How far one attachment got: what rollback must undo.
 #[derive(Debug, Default)]
@@ -69,8 +69,11 @@ impl<S: Datastore, P: InterfaceProvisioner, D: DelegateExecutor> MetaPlugin<S, P
         let (requests, networks) = self.requests(&pod, &ctx.namespace).await?;
         let attachments = plan(&ctx.namespace, &ctx.container_id, &requests, networks, self.config.naming)?;
 
-        // A repeated ADD for the same container starts from a clean slate.
+        // A repeated ADD for the same container starts from a clean slate, and so does a pod whose earlier
+        // sandbox was replaced without a DEL (upstream's clean-up of outdated allocations): otherwise its
+        // static addresses would stay "in use" by the sandbox that is gone.
         self.del(ctx).await?;
+        self.replace_old_sandboxes(ctx, &pod).await?;
 
         // Intent first: one DanmEp per interface, so that whatever happens next can be found and undone.
         let slots: Vec<Slot> = attachments.iter().map(|_| Slot::default()).collect();
@@ -120,6 +123,21 @@ impl<S: Datastore, P: InterfaceProvisioner, D: DelegateExecutor> MetaPlugin<S, P
         let undo = self.undo(&attachments, &slots, &netns, ctx).await;
         errors.extend(undo);
         Err(MetaError::many(errors).unwrap_or_else(|| MetaError::Check("ADD failed".into())))
+    }
+
+    /// Removes the attachments recorded for this pod (same UID) by other containers.
+    async fn replace_old_sandboxes(&self, ctx: &PodContext, pod: &PodRecord) -> Result<(), MetaError> {
+        let Some(uid) = pod.metadata.uid.as_deref().filter(|u| !u.is_empty()) else { return Ok(()) };
+        let query =
+            Query::Endpoints(EndpointQuery { namespace: Some(ctx.namespace.clone()), ..EndpointQuery::pod(uid) });
+        let eps = self.store.list_as::<DanmEp>(&query).await?;
+        let old: BTreeSet<String> =
+            eps.into_iter().map(|v| v.value.spec.cid).filter(|cid| *cid != ctx.container_id).collect();
+        for cid in old {
+            let stale = PodContext { container_id: cid, netns: None, ..ctx.clone() };
+            self.del(&stale).await?;
+        }
+        Ok(())
     }
 
     /// The DanmEp recorded before an attachment is set up.
@@ -349,8 +367,15 @@ impl<S: Datastore, P: InterfaceProvisioner, D: DelegateExecutor> MetaPlugin<S, P
                     iface.address_ipv6 = first(false).unwrap_or_default();
                 }
             }
-            iface.mac_address = result.interfaces.first().and_then(|i| i.mac.clone()).unwrap_or_default();
-            iface.mtu = result.interfaces.first().and_then(|i| i.mtu);
+            // The pod's side of the attachment: a delegate's result may list host-side interfaces first.
+            let own = result
+                .interfaces
+                .iter()
+                .find(|i| i.name == a.name)
+                .or_else(|| result.interfaces.iter().find(|i| i.sandbox.is_some()))
+                .or_else(|| result.interfaces.first());
+            iface.mac_address = own.and_then(|i| i.mac.clone()).unwrap_or_default();
+            iface.mtu = own.and_then(|i| i.mtu);
             updated
                 .metadata
                 .annotations
@@ -386,7 +411,10 @@ impl<S: Datastore, P: InterfaceProvisioner, D: DelegateExecutor> MetaPlugin<S, P
                     (_, None) => Ok(()),
                 };
                 if let Err(e) = removed {
+                    // The interface may still be there: keep its addresses and its record, so that the
+                    // DEL the runtime sends after a failed ADD finds them and tries again.
                     errors.push(e);
+                    return errors;
                 }
             }
             let freed = match (allocation, ipam_started) {
@@ -454,11 +482,13 @@ fn pod_interface(
             .filter_map(|(d, g)| Some(Route { dst: d.parse::<IpNet>().ok()?.trunc(), gateway: g.parse().ok()? }))
             .collect()
     };
+    // A network's routes go on the first of the pod's interfaces on that network: the same route twice
+    // in the main table is refused by the kernel.
     let mut routes = Vec::new();
-    if has_v4 {
+    if has_v4 && a.network_routes {
         routes.extend(parse_routes(&o.routes));
     }
-    if has_v6 {
+    if has_v6 && a.network_routes {
         routes.extend(parse_routes(&o.routes6));
     }
     let table = o.rt_tables.and_then(|t| u32::try_from(t).ok()).filter(|t| *t > 0);

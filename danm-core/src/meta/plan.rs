@@ -49,6 +49,9 @@ pub struct Attachment {
     pub addresses: Option<AddressRequest>,
     /// Who holds the addresses: derived from the container and the interface name.
     pub owner: OwnerId,
+    /// Whether the network's `routes`/`routes6` go on this interface: only on the pod's first interface on
+    /// that network.
+    pub network_routes: bool,
 }
 
 impl Attachment {
@@ -155,7 +158,17 @@ pub fn plan(
         }
         let name = interface_name(index, &spec.options.container_prefix, naming);
         let owner = OwnerId::for_attachment(container_id, &name);
-        attachments.push(Attachment { index, name, network, request: request.clone(), backend, addresses, owner });
+        let network_routes = !attachments.iter().any(|a: &Attachment| a.network.key() == network.key());
+        attachments.push(Attachment {
+            index,
+            name,
+            network,
+            request: request.clone(),
+            backend,
+            addresses,
+            owner,
+            network_routes,
+        });
     }
     check_unique_names(&attachments.iter().map(|a| a.name.as_str()).collect::<Vec<_>>())?;
     Ok(attachments)

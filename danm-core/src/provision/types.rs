@@ -76,7 +76,8 @@ pub struct PodInterface {
     pub netns: PathBuf,
     /// The interface's final name in the pod.
     pub name: String,
-    /// A unique name (at most 15 bytes) to create it under in the host before it moves into the netns.
+    /// A unique name (at most 15 bytes) to create it under in the pod's netns before it is renamed (the
+    /// final name may be taken there until the rename).
     pub temp_name: String,
     /// IPVLAN or MACVLAN, and the mode.
     pub link: LinkKind,
