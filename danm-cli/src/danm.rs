@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use danm_core::cni::skel::{Plugin, Request};
-use danm_core::cni::{Backend, CniError, CniResult, DanmConf, ErrorCode};
+use danm_core::cni::{Backend, CniError, CniResult, DanmConf, ErrorCode, LogLevel};
 use danm_core::meta::{MetaConfig, MetaError, MetaPlugin, PodContext};
 use danm_core::provision::{
     CreatedInterface, HostInterface, InterfaceProvisioner, LinkState, NoopProvisioner, PodInterface, ProvisionError,
@@ -168,6 +168,8 @@ impl Danm {
         let (conf, meta) = self.build(req).inspect_err(|e| log(None, &format!("{what}: {}", e.msg)))?;
         let out = f(&meta).await;
         match &out {
+            // Successes are logged at `info` (the default), failures always.
+            Ok(_) if conf.log_level.is_some_and(|l| l < LogLevel::Info) => {}
             Ok(_) => log(Some(&conf), &format!("{what} {}: ok", req.container_id)),
             Err(e) => log(Some(&conf), &format!("{what} {}: {e}", req.container_id)),
         }

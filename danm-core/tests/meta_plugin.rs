@@ -493,6 +493,9 @@ async fn sriov_gets_a_generated_config_with_the_pods_device() {
     devices.sort();
     assert_eq!(devices, ["0000:01:00.2", "0000:01:00.3"], "each attachment takes its own device");
     assert!(adds.iter().all(|a| a["vlan"] == 300 && a["name"] == "fast" && a["ipam"]["type"] == "fakeipam"));
+    let mut recorded: Vec<String> = endpoints(&w).await.iter().map(|e| e.spec.interface.device_id.clone()).collect();
+    recorded.sort();
+    assert_eq!(recorded, ["0000:01:00.2", "0000:01:00.3"], "DanmEps record their device");
     w.plugin.del(&c).await.unwrap();
     assert_clean(&w).await;
 

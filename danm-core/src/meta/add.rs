@@ -35,6 +35,8 @@ pub(super) struct Progress {
     pub delegate: Option<NetConfList>,
     /// The attachment's DanmEp and its current version, once recorded.
     pub endpoint: Option<(DanmEp, Version)>,
+    /// The device (PCI address) of a device-based attachment.
+    pub device: Option<String>,
     /// The finished attachment, or why it failed.
     pub outcome: Option<Result<Outcome, MetaError>>,
 }
@@ -225,6 +227,7 @@ impl<S: Datastore, P: InterfaceProvisioner, D: DelegateExecutor> MetaPlugin<S, P
                         ),
                     });
                 };
+                lock(slot).device = Some(device.clone());
                 let list = sriov_list(&a.network.spec.network_id, device, a.network.spec.options.vlan, &allocation);
                 self.run_delegate(ctx, a, netns, list, slot).await?
             }
@@ -345,9 +348,9 @@ impl<S: Datastore, P: InterfaceProvisioner, D: DelegateExecutor> MetaPlugin<S, P
     /// Records every finished attachment in its DanmEp: addresses, MAC, result, delegate configuration.
     async fn record(&self, attachments: &[Attachment], slots: &[Slot], results: &[CniResult]) -> Result<(), MetaError> {
         for ((a, slot), result) in attachments.iter().zip(slots).zip(results) {
-            let (allocation, delegate, endpoint) = {
+            let (allocation, delegate, endpoint, device) = {
                 let p = lock(slot);
-                (p.allocation, p.delegate.clone(), p.endpoint.clone())
+                (p.allocation, p.delegate.clone(), p.endpoint.clone(), p.device.clone())
             };
             let Some((ep, version)) = endpoint else { continue };
             let mut updated = ep;
@@ -375,6 +378,7 @@ impl<S: Datastore, P: InterfaceProvisioner, D: DelegateExecutor> MetaPlugin<S, P
                 .or_else(|| result.interfaces.iter().find(|i| i.sandbox.is_some()))
                 .or_else(|| result.interfaces.first());
             iface.mac_address = own.and_then(|i| i.mac.clone()).unwrap_or_default();
+            iface.device_id = device.unwrap_or_default();
             iface.mtu = own.and_then(|i| i.mtu);
             updated
                 .metadata
