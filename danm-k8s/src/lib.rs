@@ -1,9 +1,30 @@
 //! danm-k8s: DANM on Kubernetes.
 //!
-//! This crate will hold the CRD types of `danm.k8s.io/v1`, the Kubernetes implementation of
-//! [`danm_core::store::Datastore`] and the controllers (netwatcher, svcwatcher, the admission webhook and
-//! the cleaner). It does not hold them yet: today it only names the API coordinates those parts will use,
-//! taken from [`danm_core::model`], and offers no client, store or controller.
+//! What it is today: the custom resources of `danm.k8s.io/v1` as Rust types ([`crd`]): upstream DANM's
+//! DanmNet, TenantNetwork, ClusterNetwork, TenantConfig and DanmEp, with its field names and short
+//! names, and danm-rs's own DanmIpamBlock and DanmIpamCursor, which hold the IPAM state one block and
+//! one cursor per object. Each implements kube's `Resource` and `CustomResourceExt`, converts to and
+//! from its [`danm_core::model`] value, and generates its CustomResourceDefinition; [`crd::manifest`]
+//! renders them as the YAML under `deploy/crds/` (`danmctl crds` prints them).
+//!
+//! What it will also hold, and does not yet: the Kubernetes implementation of
+//! [`danm_core::store::Datastore`] over these types, and the controllers (netwatcher, svcwatcher, the
+//! admission webhook and the cleaner). It has no API client yet; it does no I/O but writing CRD files.
+//!
+//! What it is not: the network model, validation and IPAM logic live in danm-core, which knows nothing
+//! of Kubernetes; this crate only maps them onto Kubernetes objects.
+//!
+//! Dependencies: kube 5 (without its client for now; the derive and kube-core's schema rewriting),
+//! k8s-openapi 0.29 for the Kubernetes types, and schemars 1 for the schemas, through danm-core's
+//! `schemars` feature. Like every library on k8s-openapi, this crate enables no Kubernetes version
+//! feature of it: a binary does (danm-cli picks `v1_33`), and so do this crate's tests.
+
+pub mod crd;
+
+pub use crd::{
+    ClusterNetwork, ConversionError, DanmEp, DanmIpamBlock, DanmIpamCursor, DanmNet, NetworkResource, TenantConfig,
+    TenantNetwork, all_crds,
+};
 
 /// The API group and version of every DANM custom resource.
 pub use danm_core::model::API_VERSION;

@@ -1,4 +1,4 @@
-//! danmctl: the operator's tool for DANM networks, on the local datastore.
+//! danmctl: the operator's tool for DANM networks, on the local datastore, and the printer of the CRDs.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -78,6 +78,13 @@ enum Command {
         #[arg(long)]
         keep: bool,
     },
+    /// Print the CustomResourceDefinitions of every DANM kind as YAML (for `kubectl apply -f -`), or
+    /// write one file per CRD into a directory.
+    Crds {
+        /// Write `<crd name>.yaml` files into this directory instead of printing.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Show the address pools a network manifest describes, without a datastore.
     Pools {
         /// The manifest file.
@@ -153,6 +160,14 @@ fn run(cli: Cli) -> Result<()> {
             );
         }
         Command::Pools { file } => pools(&file)?,
+        Command::Crds { dir: None } => print!("{}", danm_k8s::crd::manifest::all_yaml().context("rendering the CRDs")?),
+        Command::Crds { dir: Some(dir) } => {
+            for path in
+                danm_k8s::crd::manifest::write_dir(&dir).with_context(|| format!("writing {}", dir.display()))?
+            {
+                println!("wrote {}", path.display());
+            }
+        }
         Command::Demo { dry_run, keep } => {
             let checks = danm_cli::demo::run(danm_cli::demo::DemoOptions { dry_run, keep }, &mut std::io::stdout())?;
             let failed = checks.iter().filter(|(_, ok)| !ok).count();

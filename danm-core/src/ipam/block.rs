@@ -95,6 +95,7 @@ impl<'de> Deserialize<'de> for OwnerId {
 
 /// Names the allocator (normally the node) that owns a next-fit cursor.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct AllocatorId(pub String);
 
 impl AllocatorId {
@@ -146,6 +147,37 @@ impl TryFrom<BlockRepr> for Block {
 impl From<Block> for BlockRepr {
     fn from(b: Block) -> Self {
         Self { last: b.last, owners: b.owners }
+    }
+}
+
+/// The schema of [`Block`]'s JSON form: written by hand because the type serializes through a private
+/// representation. Slot numbers (the keys of `owners`) cannot be constrained in a Kubernetes structural
+/// schema; [`Block`]'s own decoding checks them.
+#[cfg(feature = "schemars")]
+impl schemars::JsonSchema for Block {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Block".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "The allocations of one block of 64 addresses.",
+            "type": "object",
+            "properties": {
+                "last": {
+                    "description": "The last slot handed out dynamically (the block's next-fit position).",
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": BLOCK_SIZE - 1,
+                },
+                "owners": {
+                    "description": "Taken slots (0 to 63, as strings) and their holders (16 hex digits).",
+                    "type": "object",
+                    "maxProperties": BLOCK_SIZE,
+                    "additionalProperties": { "type": "string", "pattern": "^[0-9a-fA-F]{16}$" },
+                },
+            },
+        })
     }
 }
 
@@ -227,12 +259,14 @@ impl Block {
 /// Each allocator (node) has its own cursor, written only when it moves to another block, so cursors are
 /// never a point of contention.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Cursor {
     /// The allocator that owns this cursor.
     pub allocator: AllocatorId,
     /// The block index, as a decimal string (it may exceed what JSON numbers carry exactly).
     #[serde(with = "u128_string")]
+    #[cfg_attr(feature = "schemars", schemars(with = "String", regex(pattern = r"^[0-9]+$")))]
     pub block: u128,
 }
 

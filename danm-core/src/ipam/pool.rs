@@ -26,6 +26,7 @@ pub fn default_v6_pool_cidr(net6: Ipv6Net) -> Ipv6Net {
 
 /// An address family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub enum Family {
     /// IPv4 (`cidr`, `allocation_pool`, `routes`, the `ip` request).
     V4,

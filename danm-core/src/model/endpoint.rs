@@ -68,6 +68,7 @@ fn danm_ep_kind() -> String {
 
 /// Upstream `DanmEpSpec`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DanmEpSpec {
     /// The network object's name.
@@ -111,6 +112,7 @@ impl DanmEpSpec {
 
 /// Upstream `DanmEpIface`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DanmEpIface {
     /// The interface name inside the pod.

@@ -16,6 +16,7 @@ pub const API_GROUP_ALT: &str = "danm.io";
 
 /// The three kinds of network object. They share [`NetworkSpec`] and differ in scope and rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub enum NetworkKind {
     /// Namespaced; usable only by pods of its namespace; users set every field.
     DanmNet,
@@ -129,6 +130,7 @@ impl Network {
 
 /// The spec shared by all three network kinds (upstream `DanmNetSpec`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NetworkSpec {
     /// The second identifier: names static delegate configs and host interfaces. Mandatory.
@@ -150,6 +152,7 @@ pub struct NetworkSpec {
 /// Integer fields are `i64` so that an out-of-range value reaches validation and gets an error naming the
 /// field, instead of failing to decode.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NetworkOptions {
     /// The parent host interface of pod interfaces and of host VLAN/VXLAN interfaces.
@@ -160,9 +163,11 @@ pub struct NetworkOptions {
     pub device_pool: String,
     /// The VXLAN VNI of the host interface `vx_<NetworkID>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schemars", schemars(range(min = 1, max = 16777214)))]
     pub vxlan: Option<i64>,
     /// The VLAN ID of the host interface `<NetworkID>.<vlan>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schemars", schemars(range(min = 1, max = 4094)))]
     pub vlan: Option<i64>,
     /// The prefix of pod interface names.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -193,6 +198,7 @@ pub struct NetworkOptions {
     pub allocation_pool_v6: IpPoolV6,
     /// The routing table of the pods' policy routes (`proutes`); 0 disables policy routing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schemars", schemars(range(min = 0, max = 255)))]
     pub rt_tables: Option<i64>,
     /// The MTU of host and pod interfaces (upstream's continuation line); 1500 when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -201,6 +207,7 @@ pub struct NetworkOptions {
 
 /// An IPv4 allocation range (upstream `IpPool`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct IpPool {
     /// First address handed out dynamically.
@@ -223,6 +230,7 @@ impl IpPool {
 
 /// An IPv6 allocation range with its own CIDR (upstream `IpPoolV6`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct IpPoolV6 {
     /// The pool's CIDR, inside `net6`.

@@ -36,6 +36,7 @@ fn tenant_config_kind() -> String {
 
 /// One interface profile: a host NIC or a device pool, optionally with a VLAN/VXLAN ID range.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct IfaceProfile {
     /// A kernel interface name, or a device pool name (any name containing `/`).
@@ -61,6 +62,7 @@ impl IfaceProfile {
 
 /// Privileges a tenant has on one ClusterNetwork.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AllowedClusterNetwork {
     /// The ClusterNetwork's name.
