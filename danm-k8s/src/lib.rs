@@ -7,6 +7,9 @@
 //! from its [`danm_core::model`] value, and generates its CustomResourceDefinition; [`crd::manifest`]
 //! renders them as the YAML under `deploy/crds/` (`danmctl crds` prints them).
 //!
+//! For tests, feature `test-util` adds [`testing`]-only code: an in-process fake API server that keeps real
+//! state (resource versions, conflicts, selectors, watches) behind a real `kube::Client`.
+//!
 //! What it will also hold, and does not yet: the Kubernetes implementation of
 //! [`danm_core::store::Datastore`] over these types, and the controllers (netwatcher, svcwatcher, the
 //! admission webhook and the cleaner). It has no API client yet; it does no I/O but writing CRD files.
@@ -14,7 +17,8 @@
 //! What it is not: the network model, validation and IPAM logic live in danm-core, which knows nothing
 //! of Kubernetes; this crate only maps them onto Kubernetes objects.
 //!
-//! Dependencies: kube 5 (without its client for now; the derive and kube-core's schema rewriting),
+//! Dependencies: kube 5 (the derive and kube-core's schema rewriting; the client and runtime, used by
+//! the fake API server today),
 //! k8s-openapi 0.29 for the Kubernetes types, and schemars 1 for the schemas, through danm-core's
 //! `schemars` feature. Like every library on k8s-openapi, this crate enables no Kubernetes version
 //! feature of it: a binary does (danm-cli picks `v1_33`), and so do this crate's tests.
@@ -28,3 +32,6 @@ pub use crd::{
 
 /// The API group and version of every DANM custom resource.
 pub use danm_core::model::API_VERSION;
+
+#[cfg(feature = "test-util")]
+pub mod testing;
