@@ -7,7 +7,7 @@
 //! from its [`danm_core::model`] value, and generates its CustomResourceDefinition; [`crd::manifest`]
 //! renders them as the YAML under `deploy/crds/` (`danmctl crds` prints them).
 //!
-//! For tests, feature `test-util` adds [`testing`]-only code: an in-process fake API server that keeps real
+//! For tests, feature `test-util` adds the `testing` module: an in-process fake API server that keeps real
 //! state (resource versions, conflicts, selectors, watches) behind a real `kube::Client`.
 //!
 //! What it will also hold, and does not yet: the Kubernetes implementation of
