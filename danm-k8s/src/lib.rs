@@ -10,25 +10,31 @@
 //! For tests, feature `test-util` adds the `testing` module: an in-process fake API server that keeps real
 //! state (resource versions, conflicts, selectors, watches) behind a real `kube::Client`.
 //!
-//! What it will also hold, and does not yet: the Kubernetes implementation of
-//! [`danm_core::store::Datastore`] over these types, and the controllers (netwatcher, svcwatcher, the
-//! admission webhook and the cleaner). It has no API client yet; it does no I/O but writing CRD files.
+//! [`KubeStore`] is danm-core's [`danm_core::store::Datastore`] on an API server over these types: one
+//! object per stored object, compare-and-swap on `resourceVersion` with 409 mapped to `Conflict` by status
+//! code, DanmEps found by label selector, IPAM state in its own objects. It passes the same conformance
+//! suite as the in-memory and SQLite stores, against the fake API server.
+//!
+//! What it will also hold, and does not yet: building a client from a kubeconfig for the `danm` plugin
+//! and danmctl, and the controllers (netwatcher, svcwatcher, the admission webhook and the cleaner).
 //!
 //! What it is not: the network model, validation and IPAM logic live in danm-core, which knows nothing
 //! of Kubernetes; this crate only maps them onto Kubernetes objects.
 //!
-//! Dependencies: kube 5 (the derive and kube-core's schema rewriting; the client and runtime, used by
-//! the fake API server today),
+//! Dependencies: kube 5 (the derive and kube-core's schema rewriting; the client, over any
+//! `tower::Service`, and the runtime),
 //! k8s-openapi 0.29 for the Kubernetes types, and schemars 1 for the schemas, through danm-core's
 //! `schemars` feature. Like every library on k8s-openapi, this crate enables no Kubernetes version
 //! feature of it: a binary does (danm-cli picks `v1_33`), and so do this crate's tests.
 
 pub mod crd;
+pub mod store;
 
 pub use crd::{
     ClusterNetwork, ConversionError, DanmEp, DanmIpamBlock, DanmIpamCursor, DanmNet, NetworkResource, TenantConfig,
     TenantNetwork, all_crds,
 };
+pub use store::KubeStore;
 
 /// The API group and version of every DANM custom resource.
 pub use danm_core::model::API_VERSION;

@@ -48,6 +48,21 @@ impl FakeApiServer {
         FakeApiServerBuilder { history_limit: 1000, bookmark_interval: Some(Duration::from_secs(1)), kinds: Vec::new() }
     }
 
+    /// A server that also knows every DANM kind of [`crate::crd`] (the network kinds with a status
+    /// subresource): what the Kubernetes datastore and the controllers need.
+    pub fn with_danm_kinds() -> Self {
+        use crate::crd;
+        Self::builder()
+            .register(ResourceType::of::<crd::DanmNet>().with_status_subresource())
+            .register(ResourceType::of::<crd::TenantNetwork>().with_status_subresource())
+            .register(ResourceType::of::<crd::ClusterNetwork>().with_status_subresource())
+            .register(ResourceType::of::<crd::TenantConfig>())
+            .register(ResourceType::of::<crd::DanmEp>())
+            .register(ResourceType::of::<crd::DanmIpamBlock>())
+            .register(ResourceType::of::<crd::DanmIpamCursor>())
+            .build()
+    }
+
     /// A [`kube::Client`] whose requests this server answers, with default namespace `default`.
     ///
     /// # Panics
