@@ -9,6 +9,7 @@
 //! - [`pod`]: the pod interfaces annotation, interface naming and the `default` network fallback.
 //! - [`service`]: the Service annotations of DANM's service discovery.
 //! - [`discovery`]: which addresses a DANM Service publishes, from DanmEps and pods.
+//! - [`gc`]: the cleaner: freeing the addresses and records of pods that are gone.
 //! - [`manifest`]: decoding multi-document YAML/JSON manifests into model objects.
 //! - [`meta`]: the DANM meta-plugin (ADD, DEL, CHECK, STATUS, GC) over the three seams.
 //! - [`delegate`]: the DelegateExecutor seam for running other CNI plugins.
@@ -22,6 +23,7 @@ pub mod cni;
 pub mod delegate;
 pub mod discovery;
 mod fieldpath;
+pub mod gc;
 pub mod ipam;
 pub mod manifest;
 pub mod meta;

@@ -69,6 +69,16 @@ enum Command {
         #[arg(short = 'n', long, default_value = "default")]
         namespace: String,
     },
+    /// One pass of the cleaner: free the addresses and remove the DanmEps of pods that are gone or were
+    /// replaced (another UID), leaving records younger than the grace period alone.
+    Gc {
+        /// Leave records younger than this many seconds alone.
+        #[arg(long, default_value_t = 60)]
+        grace: u64,
+        /// Only report what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Play upstream DANM's multi-domain service discovery demo end to end on a temporary store.
     Demo {
         /// Create no interface even as root: a provisioner that changes nothing stands in.
@@ -160,6 +170,20 @@ fn run(cli: Cli) -> Result<()> {
             );
         }
         Command::Pools { file } => pools(&file)?,
+        Command::Gc { grace, dry_run } => {
+            let store = open(&cli.datastore)?;
+            let swept = futures::executor::block_on(danm_core::gc::sweep(
+                &store,
+                std::time::Duration::from_secs(grace),
+                dry_run,
+            ))?;
+            let verb = if dry_run { "would remove" } else { "removed" };
+            for s in &swept {
+                println!("{verb} {}: {}", s.attachment, s.reason);
+            }
+            let summary = if dry_run { "would be removed" } else { "removed" };
+            println!("{} stale attachment(s) {summary}", swept.len());
+        }
         Command::Crds { dir: None } => print!("{}", danm_k8s::crd::manifest::all_yaml().context("rendering the CRDs")?),
         Command::Crds { dir: Some(dir) } => {
             for path in

@@ -153,6 +153,8 @@ impl<S: Datastore, P: InterfaceProvisioner, D: DelegateExecutor> MetaPlugin<S, P
         meta.labels.insert(labels::NETWORK_NAME.into(), labels::value(&a.network.metadata.name));
         meta.labels.insert(labels::HOST.into(), labels::value(&self.config.host));
         meta.annotations.insert(PHASE_ANNOTATION.into(), PHASE_PENDING.into());
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        meta.annotations.insert(super::CREATED_ANNOTATION.into(), now.to_string());
         let route_map = |m: &BTreeMap<IpNet, IpAddr>| m.iter().map(|(d, g)| (d.to_string(), g.to_string())).collect();
         DanmEp {
             api_version: crate::model::API_VERSION.into(),

@@ -36,6 +36,9 @@ use crate::store::{Datastore, DatastoreExt, ObjectKey, Query, Result as StoreRes
 pub const PHASE_ANNOTATION: &str = "danm.k8s.io/phase";
 /// The value of [`PHASE_ANNOTATION`] while an ADD is in progress.
 pub const PHASE_PENDING: &str = "pending";
+/// The DanmEp annotation recording when its ADD began, in seconds since the Unix epoch: the cleaner leaves
+/// younger records alone.
+pub const CREATED_ANNOTATION: &str = "danm.k8s.io/created";
 /// The DanmEp annotation holding the attachment's CNI result (CNI 1.1.0 JSON).
 pub const RESULT_ANNOTATION: &str = "danm.k8s.io/cni-result";
 /// The DanmEp annotation holding the configuration list a delegate was run with.
