@@ -265,21 +265,9 @@ pub struct Cursor {
     /// The allocator that owns this cursor.
     pub allocator: AllocatorId,
     /// The block index, as a decimal string (it may exceed what JSON numbers carry exactly).
-    #[serde(with = "u128_string")]
+    #[serde(with = "super::serde_u128")]
     #[cfg_attr(feature = "schemars", schemars(with = "String", regex(pattern = r"^[0-9]+$")))]
     pub block: u128,
-}
-
-mod u128_string {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(v: &u128, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(v)
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
-    }
 }
 
 #[cfg(test)]

@@ -23,6 +23,22 @@ pub use error::IpamError;
 pub use pool::{Family, MIN_IPV6_POOL_PREFIX, Pool, default_v6_pool_cidr};
 pub use request::{IpRequest, IpRequestParseError};
 
+/// Serde helpers that write a `u128` (a block index) as a decimal string: JSON numbers, and so
+/// Kubernetes objects, cannot carry it exactly. Use with `#[serde(with = "danm_core::ipam::serde_u128")]`.
+pub mod serde_u128 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes `v` as a decimal string.
+    pub fn serialize<S: Serializer>(v: &u128, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(v)
+    }
+
+    /// Reads a decimal string.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// What one interface asks of IPAM: each family is absent (`None`), `none`, dynamic or static.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AddressRequest {

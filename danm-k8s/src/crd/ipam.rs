@@ -81,7 +81,7 @@ pub struct DanmIpamBlockSpec {
     pub family: Family,
     /// The block's index: its first address is at offset `index * 64` in the subnet. A decimal string,
     /// as it may exceed what JSON numbers carry exactly.
-    #[serde(with = "u128_string")]
+    #[serde(with = "danm_core::ipam::serde_u128")]
     #[schemars(with = "String", regex(pattern = r"^[0-9]+$"))]
     pub index: u128,
     /// The allocations.
@@ -237,18 +237,6 @@ impl DanmIpamCursor {
     /// The cursor's pool and the cursor.
     pub fn into_cursor(self) -> Result<(PoolKey, Cursor), ConversionError> {
         Ok((self.pool()?, self.spec.cursor))
-    }
-}
-
-mod u128_string {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(v: &u128, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(v)
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
     }
 }
 
