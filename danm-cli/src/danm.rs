@@ -1,5 +1,6 @@
-//! The `danm` CNI plugin: the meta-plugin of danm-core on the chosen datastore, with the netlink
-//! provisioner for the built-in types and the process executor for delegates.
+//! The `danm` CNI plugin: the meta-plugin of danm-core on the chosen datastore (the local SQLite file, or
+//! Kubernetes with `kubeconfig`), with the netlink provisioner for the built-in types and the process
+//! executor for delegates.
 
 use std::io::Write;
 use std::path::Path;
@@ -17,7 +18,8 @@ use danm_core::retry::{BoxFuture, Sleeper};
 use danm_netlink::NetlinkProvisioner;
 
 use crate::delegate::ProcessExecutor;
-use crate::store::SqliteStore;
+use crate::store::{AnyStore, SqliteStore};
+use danm_k8s::{KubeStore, client_from_kubeconfig};
 
 /// Waits on tokio's timer.
 #[derive(Debug, Clone, Copy, Default)]
@@ -48,7 +50,7 @@ impl Danm {
     }
 }
 
-type Meta = MetaPlugin<SqliteStore, AnyProvisioner, ProcessExecutor>;
+type Meta = MetaPlugin<AnyStore, AnyProvisioner, ProcessExecutor>;
 
 /// The provisioner a `danm` run uses, chosen at run time.
 #[derive(Debug)]
@@ -96,10 +98,6 @@ fn node_name(conf: &DanmConf) -> String {
     })
 }
 
-fn invalid_config(msg: impl Into<String>) -> CniError {
-    CniError::new(ErrorCode::INVALID_NETWORK_CONFIG, msg)
-}
-
 /// Appends one line to the configured log file, or to stderr; never to stdout.
 fn log(conf: Option<&DanmConf>, line: &str) {
     let stamp =
@@ -116,17 +114,16 @@ fn log(conf: Option<&DanmConf>, line: &str) {
 }
 
 impl Danm {
-    fn build(&self, req: &Request) -> Result<(DanmConf, Meta), CniError> {
+    async fn build(&self, req: &Request) -> Result<(DanmConf, Meta), CniError> {
         let conf = DanmConf::from_slice(&req.config)?;
         let store = match &conf.backend {
-            Backend::LocalDatastore(path) => SqliteStore::open(path)
-                .map_err(|e| CniError::new(ErrorCode::IO_FAILURE, format!("datastore.path {}: {e}", path.display())))?,
+            Backend::LocalDatastore(path) => AnyStore::Local(SqliteStore::open(path).map_err(|e| {
+                CniError::new(ErrorCode::IO_FAILURE, format!("datastore.path {}: {e}", path.display()))
+            })?),
             Backend::Kubeconfig(path) => {
-                return Err(invalid_config(format!(
-                    "kubeconfig {}: the Kubernetes datastore is not part of this build; use \"datastore\": \
-                     {{\"type\": \"local\", \"path\": ...}}",
-                    path.display()
-                )));
+                AnyStore::Kube(KubeStore::new(client_from_kubeconfig(path).await.map_err(|e| {
+                    CniError::new(ErrorCode::IO_FAILURE, format!("kubeconfig {}: {e}", path.display()))
+                })?))
             }
         };
         let provisioner = if self.dry_run {
@@ -165,7 +162,7 @@ impl Danm {
         what: &str,
         f: impl AsyncFnOnce(&Meta) -> Result<T, MetaError>,
     ) -> Result<T, CniError> {
-        let (conf, meta) = self.build(req).inspect_err(|e| log(None, &format!("{what}: {}", e.msg)))?;
+        let (conf, meta) = self.build(req).await.inspect_err(|e| log(None, &format!("{what}: {}", e.msg)))?;
         let out = f(&meta).await;
         match &out {
             // Successes are logged at `info` (the default), failures always.

@@ -34,7 +34,7 @@ pub use crd::{
     ClusterNetwork, ConversionError, DanmEp, DanmIpamBlock, DanmIpamCursor, DanmNet, NetworkResource, TenantConfig,
     TenantNetwork, all_crds,
 };
-pub use store::KubeStore;
+pub use store::{KubeStore, client_from_kubeconfig};
 
 /// The API group and version of every DANM custom resource.
 pub use danm_core::model::API_VERSION;

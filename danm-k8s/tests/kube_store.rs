@@ -22,7 +22,7 @@ impl Sleeper for TokioSleeper {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_kubernetes_store_conforms() {
-    conformance::run_all(|| KubeStore::new(FakeApiServer::with_danm_kinds().client())).await;
+    conformance::run_all(|| KubeStore::new(FakeApiServer::with_danm_kinds().client()).allowing_pod_writes()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

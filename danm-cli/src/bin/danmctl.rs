@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use danm_cli::ctl::{self, Format, Resource};
-use danm_cli::store::SqliteStore;
+use danm_cli::store::{AnyStore, SqliteStore};
 use danm_core::ipam::{Family, Pool};
 use danm_core::model::Network;
 
@@ -14,7 +14,8 @@ use danm_core::model::Network;
 #[derive(Debug, Parser)]
 #[command(name = "danmctl", version, about)]
 struct Cli {
-    /// The datastore: `local:PATH` (a SQLite file).
+    /// The datastore: `local:PATH` (a SQLite file), `kube` (the cluster of `KUBECONFIG`, `~/.kube/config`
+    /// or the pod's service account), or `kube:PATH` (the cluster of the kubeconfig file at PATH).
     #[arg(long, global = true, env = "DANM_DATASTORE", default_value = "local:/var/lib/danm/danm.db")]
     datastore: String,
     #[command(subcommand)]
@@ -103,11 +104,21 @@ enum Command {
     },
 }
 
-fn open(spec: &str) -> Result<SqliteStore> {
-    let Some(path) = spec.strip_prefix("local:") else {
-        bail!("--datastore `{spec}`: only `local:PATH` is supported by this build");
+async fn open(spec: &str) -> Result<AnyStore> {
+    if let Some(path) = spec.strip_prefix("local:") {
+        return Ok(AnyStore::Local(SqliteStore::open(path).with_context(|| format!("opening the datastore {path}"))?));
+    }
+    let client = match spec.strip_prefix("kube") {
+        Some("") => kube::Client::try_default().await.context("connecting to the cluster")?,
+        Some(rest) if rest.starts_with(':') => {
+            let path = &rest[1..];
+            danm_k8s::client_from_kubeconfig(std::path::Path::new(path))
+                .await
+                .with_context(|| format!("connecting with the kubeconfig {path}"))?
+        }
+        _ => bail!("--datastore `{spec}`: use local:PATH, kube or kube:PATH"),
     };
-    SqliteStore::open(path).with_context(|| format!("opening the datastore {path}"))
+    Ok(AnyStore::Kube(danm_k8s::KubeStore::new(client)))
 }
 
 fn read(file: &PathBuf) -> Result<String> {
@@ -120,7 +131,18 @@ fn read(file: &PathBuf) -> Result<String> {
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    // The demo and the store-less commands run as they are; the others on a runtime (the Kubernetes client
+    // needs one, and the demo starts its own for each CNI call).
+    let result = match cli.command {
+        Command::Demo { .. } | Command::Pools { .. } | Command::Crds { .. } => run_plain(cli),
+        _ => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")
+            .and_then(|rt| rt.block_on(run(cli))),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -129,34 +151,26 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Apply { file, namespace, dry_run } => {
             let text = read(&file)?;
-            let store = open(&cli.datastore)?;
-            for line in futures::executor::block_on(ctl::apply(&store, &text, &namespace, dry_run))? {
+            let store = open(&cli.datastore).await?;
+            for line in ctl::apply(&store, &text, &namespace, dry_run).await? {
                 println!("{line}{}", if dry_run { " (dry run)" } else { "" });
             }
         }
         Command::Delete { resource, name, namespace } => {
-            println!(
-                "{}",
-                futures::executor::block_on(ctl::delete(&open(&cli.datastore)?, resource, &name, &namespace))?
-            );
+            println!("{}", ctl::delete(&open(&cli.datastore).await?, resource, &name, &namespace).await?);
         }
         Command::Get { resource, name, namespace, output } => {
-            let store = open(&cli.datastore)?;
+            let store = open(&cli.datastore).await?;
             let text = match (resource, name) {
-                (Resource::ServiceEndpoints, name) => futures::executor::block_on(ctl::service_endpoints(
-                    &store,
-                    namespace.as_deref(),
-                    name.as_deref(),
-                    output,
-                ))?,
-                (_, Some(name)) => bail!("`get` takes a name only with `endpoints` (got {name})"),
-                (resource, None) => {
-                    futures::executor::block_on(ctl::get(&store, resource, namespace.as_deref(), output))?
+                (Resource::ServiceEndpoints, name) => {
+                    ctl::service_endpoints(&store, namespace.as_deref(), name.as_deref(), output).await?
                 }
+                (_, Some(name)) => bail!("`get` takes a name only with `endpoints` (got {name})"),
+                (resource, None) => ctl::get(&store, resource, namespace.as_deref(), output).await?,
             };
             print!("{text}");
         }
@@ -164,19 +178,11 @@ fn run(cli: Cli) -> Result<()> {
             if !matches!(what.as_str(), "network" | "networks" | "net" | "dn" | "tn" | "cn") {
                 bail!("describe `{what}`: only `describe network NAME` is supported");
             }
-            print!(
-                "{}",
-                futures::executor::block_on(ctl::describe_network(&open(&cli.datastore)?, &name, &namespace))?
-            );
+            print!("{}", ctl::describe_network(&open(&cli.datastore).await?, &name, &namespace).await?);
         }
-        Command::Pools { file } => pools(&file)?,
         Command::Gc { grace, dry_run } => {
-            let store = open(&cli.datastore)?;
-            let swept = futures::executor::block_on(danm_core::gc::sweep(
-                &store,
-                std::time::Duration::from_secs(grace),
-                dry_run,
-            ))?;
+            let store = open(&cli.datastore).await?;
+            let swept = danm_core::gc::sweep(&store, std::time::Duration::from_secs(grace), dry_run).await?;
             let verb = if dry_run { "would remove" } else { "removed" };
             for s in &swept {
                 println!("{verb} {}: {}", s.attachment, s.reason);
@@ -184,6 +190,15 @@ fn run(cli: Cli) -> Result<()> {
             let summary = if dry_run { "would be removed" } else { "removed" };
             println!("{} stale attachment(s) {summary}", swept.len());
         }
+        Command::Demo { .. } | Command::Pools { .. } | Command::Crds { .. } => return run_plain(cli),
+    }
+    Ok(())
+}
+
+/// The commands that need no datastore runtime: pools, crds and the demo.
+fn run_plain(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Pools { file } => pools(&file)?,
         Command::Crds { dir: None } => print!("{}", danm_k8s::crd::manifest::all_yaml().context("rendering the CRDs")?),
         Command::Crds { dir: Some(dir) } => {
             for path in
@@ -199,6 +214,7 @@ fn run(cli: Cli) -> Result<()> {
                 bail!("{failed} of {} demo checks failed", checks.len());
             }
         }
+        _ => bail!("not a plain command"),
     }
     Ok(())
 }

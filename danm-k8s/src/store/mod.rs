@@ -23,9 +23,14 @@ use crate::crd::ipam::names::pool_selector;
 use convert::{Kind, from_dynamic, to_dynamic};
 
 /// A [`Datastore`] on a Kubernetes API server.
+///
+/// Pods belong to the kubelet: DANM only reads them, and this store refuses to create, replace or delete
+/// a Pod ([`StoreError::Unsupported`]), since a pod record is not the whole Pod. Tests against a fake API
+/// server may allow it with [`KubeStore::allowing_pod_writes`].
 #[derive(Clone)]
 pub struct KubeStore {
     client: kube::Client,
+    pod_writes: bool,
 }
 
 impl std::fmt::Debug for KubeStore {
@@ -37,7 +42,23 @@ impl std::fmt::Debug for KubeStore {
 impl KubeStore {
     /// A store using `client`.
     pub fn new(client: kube::Client) -> Self {
-        Self { client }
+        Self { client, pod_writes: false }
+    }
+
+    /// The same store, writing pods as the reduced documents a pod record makes: only for a test server.
+    pub fn allowing_pod_writes(mut self) -> Self {
+        self.pod_writes = true;
+        self
+    }
+
+    fn check_write(&self, key: &ObjectKey) -> Result<()> {
+        if matches!(key, ObjectKey::Pod { .. }) && !self.pod_writes {
+            return Err(StoreError::Unsupported {
+                operation: format!("writing {key} (pods are the kubelet's; DANM only reads them)"),
+                backend: "Kubernetes",
+            });
+        }
+        Ok(())
     }
 
     fn api(&self, resource: &ApiResource, namespace: Option<&str>) -> Api<DynamicObject> {
@@ -110,6 +131,7 @@ impl Datastore for KubeStore {
 
     async fn create(&self, object: &Object) -> Result<Version> {
         let key = object.key();
+        self.check_write(&key)?;
         let (kind, namespace, _) = convert::locate(&key);
         let body = to_dynamic(object, None)?;
         let api = self.api(&kind.resource(), namespace.as_deref());
@@ -119,6 +141,7 @@ impl Datastore for KubeStore {
 
     async fn update(&self, object: &Object, expected: &Version) -> Result<Version> {
         let key = object.key();
+        self.check_write(&key)?;
         let (kind, namespace, name) = convert::locate(&key);
         let body = to_dynamic(object, Some(expected))?;
         let api = self.api(&kind.resource(), namespace.as_deref());
@@ -128,6 +151,7 @@ impl Datastore for KubeStore {
     }
 
     async fn delete(&self, key: &ObjectKey, expected: Option<&Version>) -> Result<()> {
+        self.check_write(key)?;
         let (kind, namespace, name) = convert::locate(key);
         let api = self.api(&kind.resource(), namespace.as_deref());
         let mut params = DeleteParams::default();
@@ -169,6 +193,15 @@ impl KubeStore {
             .map_err(|e| api_error(&key.to_string(), e))?;
         version_of(key, &done)
     }
+}
+
+/// A client from the kubeconfig file at `path` (its current context).
+pub async fn client_from_kubeconfig(path: &std::path::Path) -> std::result::Result<kube::Client, kube::Error> {
+    let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(kube::Error::InferKubeconfig)?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
+        .await
+        .map_err(kube::Error::InferKubeconfig)?;
+    kube::Client::try_from(config)
 }
 
 fn version_of(key: &ObjectKey, object: &DynamicObject) -> Result<Version> {
