@@ -1,4 +1,5 @@
-//! danmctl: the operator's tool for DANM networks, on the local datastore, and the printer of the CRDs.
+//! danmctl: the operator's tool for DANM networks, on the local or the Kubernetes datastore, and the printer of
+//! the CRDs.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
