@@ -10,6 +10,7 @@ use danm_core::delegate::{CniCommand, Scripted, ScriptedExecutor};
 use danm_core::ipam::{Family, PoolKey};
 use danm_core::meta::{MetaConfig, MetaError, MetaPlugin, PHASE_ANNOTATION, PodContext, codes};
 use danm_core::model::{DanmEp, Network, NetworkKind, NetworkOptions, NetworkSpec, ObjectMeta, PodRecord};
+use danm_core::pod::{NETWORK_STATUS_ANNOTATION, parse_network_status};
 use danm_core::provision::RecordingProvisioner;
 use danm_core::retry::{BoxFuture, Sleeper};
 use danm_core::store::{Datastore, DatastoreExt, EndpointQuery, MemoryStore, Object, Query};
@@ -195,6 +196,24 @@ async fn add_check_del_with_builtin_and_delegated_interfaces() {
         ("10.2.0.9/24", "fd00:2::1/64")
     );
     assert_eq!(allocations(&w).await, 4);
+
+    // The pod's network-status annotation: one entry per interface, the pod's side of each.
+    let key = danm_core::store::ObjectKey::Pod { namespace: "ns".into(), name: "p1".into() };
+    let record = w.plugin.store().get_as::<PodRecord>(&key).await.unwrap().unwrap().value;
+    let status = parse_network_status(&record.metadata.annotations[NETWORK_STATUS_ANNOTATION]).unwrap();
+    let seen: Vec<_> = status.iter().map(|s| (s.name.as_str(), s.interface.as_str(), s.default, s.ips.len())).collect();
+    assert_eq!(
+        seen,
+        [
+            ("ns/mac", "eth0", true, 1),
+            ("ns/ipv", "eth1", false, 2),
+            ("ns/brnet", "eth2", false, 1),
+            ("ns/flan", "eth3", false, 1)
+        ]
+    );
+    assert_eq!(status[2].mac, "02:00:00:00:00:e2", "the pod-side MAC, not the bridge's");
+    assert_eq!(status[3].ips, ["10.244.1.5".parse::<std::net::IpAddr>().unwrap()]);
+    assert_eq!(record.metadata.labels.get("app").map(String::as_str), Some("p1"), "the rest of the pod is kept");
 
     w.plugin.del(&c).await.unwrap();
     assert_clean(&w).await;

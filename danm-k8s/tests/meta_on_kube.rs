@@ -1,6 +1,6 @@
 //! The meta-plugin on the Kubernetes datastore, against the fake API server: a pod's interfaces come
 //! from its annotation on the Pod object, its DanmEps are Kubernetes objects carrying its labels, and ADD,
-//! CHECK, DEL and GC behave as on the other stores.
+//! CHECK, DEL and GC behave as on the other stores; ADD reports the pod's `network-status` annotation.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use std::time::Duration;
 use danm_core::delegate::ScriptedExecutor;
 use danm_core::meta::{MetaConfig, MetaPlugin, PodContext};
 use danm_core::model::{Network, NetworkKind, NetworkOptions, NetworkSpec, ObjectMeta};
+use danm_core::pod::{NETWORK_STATUS_ANNOTATION, parse_network_status};
 use danm_core::provision::RecordingProvisioner;
 use danm_core::retry::{BoxFuture, Sleeper};
 use danm_core::store::{Datastore, Object};
@@ -65,6 +66,19 @@ async fn add_check_del_and_gc_on_the_kubernetes_store() {
     let b = plugin.add(&ctx("lb-1")).await.unwrap();
     assert_ne!(a.ips[0].address, b.ips[0].address);
     plugin.check(&ctx("lb-0")).await.unwrap();
+
+    // The pod's network-status annotation is patched in, and nothing else of the Pod changes.
+    let pods = server.objects_json("v1", "Pod");
+    let pod = pods.iter().find(|p| p["metadata"]["name"] == "lb-0").unwrap();
+    let status = pod["metadata"]["annotations"][NETWORK_STATUS_ANNOTATION].as_str().expect("network-status");
+    let status = parse_network_status(status).unwrap();
+    assert_eq!(status.len(), 1);
+    assert_eq!((status[0].name.as_str(), status[0].interface.as_str()), ("vnf/int", "eth0"));
+    assert_eq!(status[0].ips, vec![a.ips[0].address.addr()]);
+    assert!(status[0].default);
+    assert_eq!(pod["spec"]["containers"][0]["image"], "x");
+    assert_eq!(pod["metadata"]["labels"]["app"], "lb");
+    assert!(pod["metadata"]["annotations"]["danm.k8s.io/interfaces"].is_string());
 
     // The DanmEps are Kubernetes objects, with the pod's labels and the index labels.
     let eps = server.objects_json("danm.k8s.io/v1", "DanmEp");

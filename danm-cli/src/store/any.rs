@@ -41,4 +41,7 @@ impl Datastore for AnyStore {
     async fn delete(&self, key: &ObjectKey, expected: Option<&Version>) -> Result<()> {
         each!(self, s => s.delete(key, expected).await)
     }
+    async fn annotate_pod(&self, namespace: &str, name: &str, key: &str, value: Option<&str>) -> Result<()> {
+        each!(self, s => s.annotate_pod(namespace, name, key, value).await)
+    }
 }

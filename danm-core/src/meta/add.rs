@@ -19,6 +19,7 @@ use crate::cni::{CniResult, CniVersion, Interface, IpConfig, NetConfList, Route 
 use crate::delegate::{CniCommand, DelegateExecutor};
 use crate::ipam::{Allocation, Assignment};
 use crate::model::{DanmEp, DanmEpIface, DanmEpSpec, ObjectMeta, PodRecord, labels};
+use crate::pod::{NETWORK_STATUS_ANNOTATION, NetworkStatus, network_status_to_annotation};
 use crate::provision::{InterfaceProvisioner, Ipv6Mode, PodInterface, PolicyRouting, ProvisionError, Route};
 use crate::store::{Datastore, DatastoreExt, EndpointQuery, Object, Query, Version};
 
@@ -117,7 +118,11 @@ impl<S: Datastore, P: InterfaceProvisioner, D: DelegateExecutor> MetaPlugin<S, P
             }
         }
         if errors.is_empty() {
-            match self.record(&attachments, &slots, &results).await {
+            let reported = match self.record(&attachments, &slots, &results).await {
+                Ok(()) => self.report_status(ctx, &attachments, &results).await,
+                Err(e) => Err(e),
+            };
+            match reported {
                 Ok(()) => return Ok(CniResult::merge(results)),
                 Err(e) => errors.push(e),
             }
@@ -125,6 +130,30 @@ impl<S: Datastore, P: InterfaceProvisioner, D: DelegateExecutor> MetaPlugin<S, P
         let undo = self.undo(&attachments, &slots, &netns, ctx).await;
         errors.extend(undo);
         Err(MetaError::many(errors).unwrap_or_else(|| MetaError::Check("ADD failed".into())))
+    }
+
+    /// Writes the pod's `network-status` annotation: one entry per interface, `eth0` (the default) first.
+    async fn report_status(
+        &self,
+        ctx: &PodContext,
+        attachments: &[Attachment],
+        results: &[CniResult],
+    ) -> Result<(), MetaError> {
+        let entries: Vec<NetworkStatus> = attachments
+            .iter()
+            .zip(results)
+            .map(|(a, result)| {
+                let key = a.network.key();
+                let name = match key.namespace {
+                    Some(ns) => format!("{ns}/{}", key.name),
+                    None => key.name,
+                };
+                NetworkStatus::from_result(name, &a.name, result, a.index == 0)
+            })
+            .collect();
+        let value = network_status_to_annotation(&entries);
+        self.store.annotate_pod(&ctx.namespace, &ctx.name, NETWORK_STATUS_ANNOTATION, Some(&value)).await?;
+        Ok(())
     }
 
     /// Removes the attachments recorded for this pod (same UID) by other containers.

@@ -1,5 +1,5 @@
 //! What a pod asks of DANM: the interfaces annotation, the `default` network fallback, and the names of
-//! the interfaces created inside the pod.
+//! the interfaces created inside the pod; and what DANM tells about it: the `network-status` annotation.
 //!
 //! Everything here is pure: parsing, validation of the annotation's own syntax, and naming. Checks that
 //! need the network objects (an address inside `cidr`, `AllowedTenants`, ...) live elsewhere.
@@ -8,6 +8,7 @@ mod annotation;
 mod fallback;
 mod naming;
 mod raw;
+mod status;
 
 pub use annotation::{
     AnnotationError, INTERFACES_ANNOTATION, INTERFACES_ANNOTATION_ALT, InterfaceRequest, MAX_INTERFACES, NetworkRef,
@@ -21,3 +22,4 @@ pub use naming::{
     DEFAULT_PREFIX, DuplicateInterfaceName, FIRST_INTERFACE, NamingScheme, NamingSchemeParseError, check_unique_names,
     interface_name,
 };
+pub use status::{NETWORK_STATUS_ANNOTATION, NetworkStatus, network_status_to_annotation, parse_network_status};

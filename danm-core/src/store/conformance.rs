@@ -40,6 +40,7 @@ pub async fn run_all<S: Datastore>(make: impl Fn() -> S) {
     list_services(&make()).await;
     list_blocks(&make()).await;
     list_endpoints(&make()).await;
+    annotate_pod(&make()).await;
     cas_race(&make(), 8, 25).await;
 }
 
@@ -228,4 +229,33 @@ mod tests {
         let store = Arc::new(MemoryStore::new());
         cas_race_threads((0..4).map(|_| store.clone()).collect(), 200);
     }
+}
+
+/// [`Datastore::annotate_pod`] sets and removes one annotation and keeps the pod's other annotations,
+/// labels and fields; a missing pod is `NotFound`.
+pub async fn annotate_pod<S: Datastore + ?Sized>(store: &S) {
+    let mut record = fixtures::pod("vnf", "annotated");
+    record.metadata.annotations.insert("keep".into(), "me".into());
+    record.metadata.labels.insert("app".into(), "lb".into());
+    create(store, &Object::Pod(record.clone())).await;
+    let key = Object::Pod(record.clone()).key();
+    let pod_of = |o: Object| match o {
+        Object::Pod(p) => p,
+        other => panic!("{key} read back as {other:?}"),
+    };
+
+    store.annotate_pod("vnf", "annotated", "status", Some("[1]")).await.expect("setting an annotation");
+    let (_, got) = read(store, &key).await.expect("the pod is still there");
+    let got = pod_of(got);
+    assert_eq!(got.metadata.annotations.get("status").map(String::as_str), Some("[1]"));
+    assert_eq!(got.metadata.annotations.get("keep").map(String::as_str), Some("me"));
+    assert_eq!(got.metadata.labels, record.metadata.labels);
+    assert_eq!(got.hostname, record.hostname);
+
+    store.annotate_pod("vnf", "annotated", "status", Some("[2]")).await.expect("replacing an annotation");
+    store.annotate_pod("vnf", "annotated", "status", None).await.expect("removing an annotation");
+    let (_, got) = read(store, &key).await.expect("the pod is still there");
+    assert_eq!(comparable(&Object::Pod(pod_of(got))), comparable(&Object::Pod(record)));
+
+    assert_not_found(store.annotate_pod("vnf", "absent", "status", Some("x")).await, "annotating a missing pod");
 }

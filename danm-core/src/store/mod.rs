@@ -59,7 +59,41 @@ pub trait Datastore: Send + Sync {
     async fn update(&self, object: &Object, expected: &Version) -> Result<Version>;
     /// Removes an object, if it is still at version `expected` when one is given.
     async fn delete(&self, key: &ObjectKey, expected: Option<&Version>) -> Result<()>;
+
+    /// Sets (`Some`) or removes (`None`) one annotation of a pod and leaves the rest of the pod alone;
+    /// `NotFound` if the pod is gone.
+    ///
+    /// The provided method reads the pod record and writes it back compare-and-swap, re-reading after a
+    /// `Conflict` (up to [`ANNOTATE_ATTEMPTS`] times). A backend whose pods belong to someone else (the
+    /// Kubernetes store) overrides it with a patch of that one annotation.
+    async fn annotate_pod(&self, namespace: &str, name: &str, key: &str, value: Option<&str>) -> Result<()> {
+        let pod_key = ObjectKey::Pod { namespace: namespace.to_owned(), name: name.to_owned() };
+        for _ in 0..ANNOTATE_ATTEMPTS {
+            let Some(current) = self.get(&pod_key).await? else {
+                return Err(StoreError::NotFound { key: pod_key.to_string() });
+            };
+            let Object::Pod(mut pod) = current.value else {
+                return Err(StoreError::Invalid { key: pod_key.to_string(), reason: "not a pod record".into() });
+            };
+            let annotations = &mut pod.metadata.annotations;
+            let unchanged = match value {
+                Some(v) => annotations.insert(key.to_owned(), v.to_owned()).as_deref() == Some(v),
+                None => annotations.remove(key).is_none(),
+            };
+            if unchanged {
+                return Ok(());
+            }
+            match self.update(&Object::Pod(pod), &current.version).await {
+                Err(StoreError::Conflict { .. }) => continue,
+                other => return other.map(|_| ()),
+            }
+        }
+        Err(StoreError::Conflict { key: pod_key.to_string() })
+    }
 }
+
+/// How often [`Datastore::annotate_pod`]'s provided method re-reads a pod after a lost race.
+pub const ANNOTATE_ATTEMPTS: usize = 16;
 
 macro_rules! forward_datastore {
     ($ty:ty) => {
@@ -79,6 +113,9 @@ macro_rules! forward_datastore {
             }
             async fn delete(&self, key: &ObjectKey, expected: Option<&Version>) -> Result<()> {
                 (**self).delete(key, expected).await
+            }
+            async fn annotate_pod(&self, namespace: &str, name: &str, key: &str, value: Option<&str>) -> Result<()> {
+                (**self).annotate_pod(namespace, name, key, value).await
             }
         }
     };

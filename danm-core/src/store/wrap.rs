@@ -52,6 +52,10 @@ impl<S: Datastore> Datastore for Latency<S> {
         self.sleeper.sleep(self.round_trip).await;
         self.inner.delete(key, expected).await
     }
+    async fn annotate_pod(&self, namespace: &str, name: &str, key: &str, value: Option<&str>) -> Result<()> {
+        self.sleeper.sleep(self.round_trip).await;
+        self.inner.annotate_pod(namespace, name, key, value).await
+    }
 }
 
 /// Counts what passes through to the wrapped store: round trips, writes, conflicts and the bytes of
@@ -157,5 +161,10 @@ impl<S: Datastore> Datastore for Metered<S> {
     async fn delete(&self, key: &ObjectKey, expected: Option<&Version>) -> Result<()> {
         self.deletes.fetch_add(1, Ordering::Relaxed);
         self.record(self.inner.delete(key, expected).await)
+    }
+    async fn annotate_pod(&self, namespace: &str, name: &str, key: &str, value: Option<&str>) -> Result<()> {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        self.bytes_written.fetch_add((key.len() + value.map_or(0, str::len)) as u64, Ordering::Relaxed);
+        self.record(self.inner.annotate_pod(namespace, name, key, value).await)
     }
 }

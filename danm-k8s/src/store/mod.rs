@@ -8,6 +8,8 @@
 //! - Compare-and-swap is Kubernetes' own: an update is a replace carrying the `resourceVersion` read, a
 //!   delete carries it as a precondition, and the API server's 409 (by status code, never by message) is
 //!   [`StoreError::Conflict`]; 404 is [`StoreError::NotFound`].
+//! - Pods are the kubelet's: the store reads them, refuses to replace them, and sets an annotation (the
+//!   `network-status` the CNI reports) with a merge patch of that annotation alone.
 //! - DanmEps are looked up by label selector (pod UID, container ID, network, host), a pool's blocks by its
 //!   labels: never by listing every object of the cluster.
 
@@ -16,7 +18,7 @@ mod convert;
 use async_trait::async_trait;
 use danm_core::model::NetworkKind;
 use danm_core::store::{Datastore, EndpointQuery, Object, ObjectKey, Query, Result, StoreError, Version, Versioned};
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams, Preconditions};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::discovery::ApiResource;
 
 use crate::crd::ipam::names::pool_selector;
@@ -159,6 +161,17 @@ impl Datastore for KubeStore {
             params.preconditions = Some(Preconditions { resource_version: Some(v.as_str().to_owned()), uid: None });
         }
         api.delete(&name, &params).await.map_err(|e| api_error(&key.to_string(), e))?;
+        Ok(())
+    }
+
+    /// A JSON merge patch of the one annotation: the Pod stays the kubelet's, and nothing else of it is
+    /// read or written.
+    async fn annotate_pod(&self, namespace: &str, name: &str, key: &str, value: Option<&str>) -> Result<()> {
+        let api = self.api(&Kind::Pod.resource(), Some(namespace));
+        let patch = serde_json::json!({"metadata": {"annotations": {key: value}}});
+        api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|e| api_error(&format!("pod {namespace}/{name}"), e))?;
         Ok(())
     }
 }
