@@ -80,6 +80,10 @@ enum Command {
         /// Only report what would be removed.
         #[arg(long)]
         dry_run: bool,
+        /// Run as the cleaner controller: sweep every this many seconds until stopped. A failed pass (the
+        /// datastore unreachable) is reported and the next one tried.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        every: Option<u64>,
     },
     /// Play upstream DANM's multi-domain service discovery demo end to end on a temporary store.
     Demo {
@@ -181,19 +185,38 @@ async fn run(cli: Cli) -> Result<()> {
             }
             print!("{}", ctl::describe_network(&open(&cli.datastore).await?, &name, &namespace).await?);
         }
-        Command::Gc { grace, dry_run } => {
+        Command::Gc { grace, dry_run, every } => {
             let store = open(&cli.datastore).await?;
-            let swept = danm_core::gc::sweep(&store, std::time::Duration::from_secs(grace), dry_run).await?;
-            let verb = if dry_run { "would remove" } else { "removed" };
-            for s in &swept {
-                println!("{verb} {}: {}", s.attachment, s.reason);
+            let grace = std::time::Duration::from_secs(grace);
+            let Some(every) = every else {
+                let swept = danm_core::gc::sweep(&store, grace, dry_run).await?;
+                report_sweep(&swept, dry_run);
+                return Ok(());
+            };
+            loop {
+                match danm_core::gc::sweep(&store, grace, dry_run).await {
+                    Ok(swept) if swept.is_empty() => {}
+                    Ok(swept) => report_sweep(&swept, dry_run),
+                    Err(e) => eprintln!("danmctl gc: this pass failed, the next one is in {every} s: {e}"),
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(every)).await;
             }
-            let summary = if dry_run { "would be removed" } else { "removed" };
-            println!("{} stale attachment(s) {summary}", swept.len());
         }
         Command::Demo { .. } | Command::Pools { .. } | Command::Crds { .. } => return run_plain(cli),
     }
     Ok(())
+}
+
+/// Prints what one sweep removed (or would remove), and how many.
+fn report_sweep(swept: &[danm_core::gc::Swept], dry_run: bool) {
+    let verb = if dry_run { "would remove" } else { "removed" };
+    for s in swept {
+        println!("{verb} {}: {}", s.attachment, s.reason);
+    }
+    let summary = if dry_run { "would be removed" } else { "removed" };
+    println!("{} stale attachment(s) {summary}", swept.len());
+    // A long-running cleaner's output goes to a pipe or a log: each pass shows up when it ends.
+    let _ = std::io::Write::flush(&mut std::io::stdout());
 }
 
 /// The commands that need no datastore runtime: pools, crds and the demo.
