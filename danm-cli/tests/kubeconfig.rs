@@ -1,4 +1,6 @@
-//! `danm` and danmctl with the Kubernetes datastore: an unreachable cluster is a transient error, and,
+//! `danm` and danmctl with the Kubernetes datastore: ADD and DEL through the fake API server served
+//! over HTTP (no root needed: the network's delegate is a script), an unreachable cluster is a transient
+//! error, and,
 //! with `KUBECONFIG` set, a real cluster (ignored by default: `cargo test -p danm-cli --test kubeconfig --
 //! --ignored`, see docs/operations.md).
 
@@ -55,4 +57,81 @@ fn danmctl_lists_networks_of_a_real_cluster() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("KIND"));
+}
+
+/// A CNI plugin that succeeds: on ADD it reports one pod interface with a fixed address.
+const OK_PLUGIN: &str = r#"cat >/dev/null
+if [ "$CNI_COMMAND" = ADD ]; then
+  printf '{"cniVersion":"1.0.0","interfaces":[{"name":"%s","mac":"02:00:00:00:00:07","sandbox":"%s"}],"ips":[{"address":"10.77.0.7/24","gateway":"10.77.0.1","interface":0}]}' "$CNI_IFNAME" "$CNI_NETNS"
+fi
+exit 0"#;
+
+fn run_danm(command: &str, conf: &serde_json::Value, plugins: &std::path::Path, uid: &str) -> (bool, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_danm"))
+        .env_clear()
+        .env("CNI_COMMAND", command)
+        .env("CNI_CONTAINERID", "c1")
+        .env("CNI_NETNS", "/var/run/netns/p")
+        .env("CNI_IFNAME", "eth0")
+        .env("CNI_PATH", plugins)
+        .env("CNI_ARGS", format!("K8S_POD_NAMESPACE=vnf;K8S_POD_NAME=p;K8S_POD_UID={uid}"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(conf.to_string().as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn danm_adds_and_deletes_through_an_api_server() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let server = danm_k8s::testing::FakeApiServer::with_danm_kinds();
+    let address = runtime.block_on(server.serve_http()).unwrap();
+    let dir = tempfile::TempDir::new().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, danm_k8s::testing::FakeApiServer::kubeconfig(address)).unwrap();
+    let net_d = dir.path().join("net.d");
+    std::fs::create_dir(&net_d).unwrap();
+    std::fs::write(net_d.join("ext.conf"), r#"{"cniVersion":"1.0.0","name":"ext","type":"okplug"}"#).unwrap();
+    let plugins = dir.path().join("bin");
+    std::fs::create_dir(&plugins).unwrap();
+    let plugin = plugins.join("okplug");
+    std::fs::write(&plugin, format!("#!/bin/sh\n{OK_PLUGIN}\n")).unwrap();
+    std::fs::set_permissions(&plugin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+
+    server.seed(&serde_json::json!({"apiVersion": "danm.k8s.io/v1", "kind": "DanmNet",
+        "metadata": {"name": "ext", "namespace": "vnf"}, "spec": {"NetworkID": "ext", "NetworkType": "okplug"}}));
+    let pod = server.seed(&serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "vnf", "labels": {"app": "edge"},
+            "annotations": {"danm.k8s.io/interfaces": r#"[{"network":"ext"}]"#}},
+        "spec": {"nodeName": "node-1", "containers": [{"name": "c", "image": "x"}]}}));
+    let uid = pod["metadata"]["uid"].as_str().unwrap().to_owned();
+    let conf = serde_json::json!({"cniVersion": "1.0.0", "name": "danm", "type": "danm", "kubeconfig": kubeconfig,
+        "cniDir": net_d, "timeoutSeconds": 10, "hostname": "node-1", "logFile": dir.path().join("danm.log")});
+
+    let (ok, out) = run_danm("ADD", &conf, &plugins, &uid);
+    assert!(ok, "ADD failed: {out}\n{}", std::fs::read_to_string(dir.path().join("danm.log")).unwrap_or_default());
+    let result: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(result["ips"][0]["address"], "10.77.0.7/24", "{result}");
+
+    let eps = server.objects_json("danm.k8s.io/v1", "DanmEp");
+    assert_eq!(eps.len(), 1);
+    assert_eq!(eps[0]["metadata"]["labels"]["app"], "edge", "the DanmEp carries the pod's labels");
+    assert_eq!(eps[0]["spec"]["Interface"]["Address"], "10.77.0.7/24");
+    let pods = server.objects_json("v1", "Pod");
+    let status = pods[0]["metadata"]["annotations"]["k8s.v1.cni.cncf.io/network-status"].as_str().unwrap();
+    let status: serde_json::Value = serde_json::from_str(status).unwrap();
+    assert_eq!(status[0]["name"], "vnf/ext");
+    assert_eq!(status[0]["ips"], serde_json::json!(["10.77.0.7"]));
+    assert_eq!(status[0]["gateway"], serde_json::json!(["10.77.0.1"]));
+    assert_eq!(pods[0]["spec"]["containers"][0]["image"], "x", "the Pod is otherwise untouched");
+
+    for _ in 0..2 {
+        let (ok, out) = run_danm("DEL", &conf, &plugins, &uid);
+        assert!(ok, "DEL failed: {out}");
+        assert!(server.objects_json("danm.k8s.io/v1", "DanmEp").is_empty());
+    }
 }

@@ -54,6 +54,8 @@
 //! - **Errors** are `metav1.Status` bodies with `code`, `reason`, `message` and `details`, which kube turns
 //!   into [`kube::Error::Api`].
 //! - **Faults** ([`Fault`]) and a request log ([`FakeApiServer::take_requests`]) for retry paths.
+//! - **Over HTTP** ([`FakeApiServer::serve_http`], plain HTTP/1.1 on `127.0.0.1`) with a matching
+//!   [`FakeApiServer::kubeconfig`], for binaries that take a kubeconfig.
 //!
 //! # What it does not implement
 //!

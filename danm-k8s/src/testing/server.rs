@@ -72,6 +72,51 @@ impl FakeApiServer {
         kube::Client::new(FakeService(self.shared.clone()), "default")
     }
 
+    /// Serves this server's API over plain HTTP on `127.0.0.1`, at a free port, for what needs a real
+    /// address (a binary given a kubeconfig; see [`FakeApiServer::kubeconfig`]). The connections are served
+    /// on the current Tokio runtime, as long as it runs.
+    ///
+    /// # Errors
+    ///
+    /// When no port can be bound.
+    pub async fn serve_http(&self) -> std::io::Result<std::net::SocketAddr> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let address = listener.local_addr()?;
+        let service = FakeService(self.shared.clone());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let service = service.clone();
+                tokio::spawn(async move {
+                    let handler = hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
+                        let mut service = service.clone();
+                        async move {
+                            let (parts, body) = request.into_parts();
+                            let body = http_body_util::BodyExt::collect(body).await.map(|b| b.to_bytes());
+                            let request =
+                                http::Request::from_parts(parts, kube::client::Body::from(body.unwrap_or_default()));
+                            tower::Service::call(&mut service, request).await
+                        }
+                    });
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    // A client that goes away mid-request ends only its own connection.
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, handler).await;
+                });
+            }
+        });
+        Ok(address)
+    }
+
+    /// A kubeconfig document for a server at `address` (from [`FakeApiServer::serve_http`]), with a token
+    /// user (the fake accepts any) and `default` as the namespace.
+    pub fn kubeconfig(address: std::net::SocketAddr) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: fake, cluster: {{server: \"http://{address}\"}}}}]\n\
+             users: [{{name: test, user: {{token: test}}}}]\n\
+             contexts: [{{name: fake, context: {{cluster: fake, user: test, namespace: default}}}}]\n\
+             current-context: fake\n"
+        )
+    }
+
     /// Serves `kind` from now on (a CRD being installed), replacing any kind at the same group, version
     /// and plural.
     pub fn register(&self, kind: ResourceType) {
