@@ -1,7 +1,7 @@
 //! `danm` and danmctl with the Kubernetes datastore: ADD and DEL through the fake API server served
 //! over HTTP (no root needed: the network's delegate is a script), an unreachable cluster is a transient
 //! error, and,
-//! with `KUBECONFIG` set, a real cluster (ignored by default: `cargo test -p danm-cli --test kubeconfig --
+//! with `KUBECONFIG` set, the CNI and danmctl on a real cluster (ignored by default: `cargo test -p danm-cli --test kubeconfig --
 //! --ignored`, see docs/operations.md).
 
 use std::io::Write;
@@ -66,23 +66,55 @@ if [ "$CNI_COMMAND" = ADD ]; then
 fi
 exit 0"#;
 
-fn run_danm(command: &str, conf: &serde_json::Value, plugins: &std::path::Path, uid: &str) -> (bool, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_danm"))
-        .env_clear()
-        .env("CNI_COMMAND", command)
-        .env("CNI_CONTAINERID", "c1")
-        .env("CNI_NETNS", "/var/run/netns/p")
-        .env("CNI_IFNAME", "eth0")
-        .env("CNI_PATH", plugins)
-        .env("CNI_ARGS", format!("K8S_POD_NAMESPACE=vnf;K8S_POD_NAME=p;K8S_POD_UID={uid}"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(conf.to_string().as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+/// A temporary directory with a CNI config directory holding `ext.conf` (a network of type `okplug`) and a
+/// plugin directory holding the `okplug` script.
+struct Delegate {
+    dir: tempfile::TempDir,
+}
+
+impl Delegate {
+    fn new() -> Self {
+        let dir = tempfile::TempDir::new().unwrap();
+        let net_d = dir.path().join("net.d");
+        std::fs::create_dir(&net_d).unwrap();
+        std::fs::write(net_d.join("ext.conf"), r#"{"cniVersion":"1.0.0","name":"ext","type":"okplug"}"#).unwrap();
+        std::fs::create_dir(dir.path().join("bin")).unwrap();
+        let plugin = dir.path().join("bin").join("okplug");
+        std::fs::write(&plugin, format!("#!/bin/sh\n{OK_PLUGIN}\n")).unwrap();
+        std::fs::set_permissions(&plugin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        Self { dir }
+    }
+
+    fn conf(&self, kubeconfig: &std::path::Path) -> serde_json::Value {
+        serde_json::json!({"cniVersion": "1.0.0", "name": "danm", "type": "danm", "kubeconfig": kubeconfig,
+            "cniDir": self.dir.path().join("net.d"), "timeoutSeconds": 10, "hostname": "node-1",
+            "logFile": self.dir.path().join("danm.log")})
+    }
+
+    /// Runs `danm` for the pod `namespace/p` with `uid`: whether it succeeded, and its output (with the log
+    /// when it failed).
+    fn run(&self, command: &str, kubeconfig: &std::path::Path, namespace: &str, uid: &str) -> (bool, String) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_danm"))
+            .env_clear()
+            .env("CNI_COMMAND", command)
+            .env("CNI_CONTAINERID", "c1")
+            .env("CNI_NETNS", "/var/run/netns/p")
+            .env("CNI_IFNAME", "eth0")
+            .env("CNI_PATH", self.dir.path().join("bin"))
+            .env("CNI_ARGS", format!("K8S_POD_NAMESPACE={namespace};K8S_POD_NAME=p;K8S_POD_UID={uid}"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(self.conf(kubeconfig).to_string().as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !out.status.success() {
+            text.push_str(&std::fs::read_to_string(self.dir.path().join("danm.log")).unwrap_or_default());
+        }
+        (out.status.success(), text)
+    }
 }
 
 #[test]
@@ -90,17 +122,9 @@ fn danm_adds_and_deletes_through_an_api_server() {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let server = danm_k8s::testing::FakeApiServer::with_danm_kinds();
     let address = runtime.block_on(server.serve_http()).unwrap();
-    let dir = tempfile::TempDir::new().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
+    let delegate = Delegate::new();
+    let kubeconfig = delegate.dir.path().join("kubeconfig");
     std::fs::write(&kubeconfig, danm_k8s::testing::FakeApiServer::kubeconfig(address)).unwrap();
-    let net_d = dir.path().join("net.d");
-    std::fs::create_dir(&net_d).unwrap();
-    std::fs::write(net_d.join("ext.conf"), r#"{"cniVersion":"1.0.0","name":"ext","type":"okplug"}"#).unwrap();
-    let plugins = dir.path().join("bin");
-    std::fs::create_dir(&plugins).unwrap();
-    let plugin = plugins.join("okplug");
-    std::fs::write(&plugin, format!("#!/bin/sh\n{OK_PLUGIN}\n")).unwrap();
-    std::fs::set_permissions(&plugin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
 
     server.seed(&serde_json::json!({"apiVersion": "danm.k8s.io/v1", "kind": "DanmNet",
         "metadata": {"name": "ext", "namespace": "vnf"}, "spec": {"NetworkID": "ext", "NetworkType": "okplug"}}));
@@ -109,11 +133,9 @@ fn danm_adds_and_deletes_through_an_api_server() {
             "annotations": {"danm.k8s.io/interfaces": r#"[{"network":"ext"}]"#}},
         "spec": {"nodeName": "node-1", "containers": [{"name": "c", "image": "x"}]}}));
     let uid = pod["metadata"]["uid"].as_str().unwrap().to_owned();
-    let conf = serde_json::json!({"cniVersion": "1.0.0", "name": "danm", "type": "danm", "kubeconfig": kubeconfig,
-        "cniDir": net_d, "timeoutSeconds": 10, "hostname": "node-1", "logFile": dir.path().join("danm.log")});
 
-    let (ok, out) = run_danm("ADD", &conf, &plugins, &uid);
-    assert!(ok, "ADD failed: {out}\n{}", std::fs::read_to_string(dir.path().join("danm.log")).unwrap_or_default());
+    let (ok, out) = delegate.run("ADD", &kubeconfig, "vnf", &uid);
+    assert!(ok, "ADD failed: {out}");
     let result: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(result["ips"][0]["address"], "10.77.0.7/24", "{result}");
 
@@ -130,8 +152,55 @@ fn danm_adds_and_deletes_through_an_api_server() {
     assert_eq!(pods[0]["spec"]["containers"][0]["image"], "x", "the Pod is otherwise untouched");
 
     for _ in 0..2 {
-        let (ok, out) = run_danm("DEL", &conf, &plugins, &uid);
+        let (ok, out) = delegate.run("DEL", &kubeconfig, "vnf", &uid);
         assert!(ok, "DEL failed: {out}");
         assert!(server.objects_json("danm.k8s.io/v1", "DanmEp").is_empty());
+    }
+}
+
+#[test]
+#[ignore = "needs a real cluster: KUBECONFIG"]
+fn danm_adds_and_deletes_on_a_real_cluster() {
+    use k8s_openapi::api::core::v1::{Namespace, Pod};
+    use kube::api::{Api, DeleteParams, PostParams};
+
+    let Ok(kubeconfig) = std::env::var("KUBECONFIG") else {
+        panic!("set KUBECONFIG to a cluster with the CRDs of deploy/crds applied");
+    };
+    let kubeconfig = std::path::PathBuf::from(kubeconfig);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let client = runtime.block_on(danm_k8s::client_from_kubeconfig(&kubeconfig)).unwrap();
+    let namespace = format!("danm-rs-test-{}", std::process::id());
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": namespace}})).unwrap();
+    runtime.block_on(namespaces.create(&PostParams::default(), &ns)).unwrap();
+
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let networks: Api<danm_k8s::DanmNet> = Api::namespaced(client.clone(), &namespace);
+        let net = serde_json::from_value(serde_json::json!({"apiVersion": "danm.k8s.io/v1", "kind": "DanmNet",
+            "metadata": {"name": "ext"}, "spec": {"NetworkID": "ext", "NetworkType": "okplug"}}))
+        .unwrap();
+        runtime.block_on(networks.create(&PostParams::default(), &net)).unwrap();
+        // A pod bound to a node that does not exist: never started, but a real Pod for the CNI to read.
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+        let pod: Pod = serde_json::from_value(serde_json::json!({"metadata": {"name": "p", "labels": {"app": "edge"},
+            "annotations": {"danm.k8s.io/interfaces": r#"[{"network":"ext"}]"#}},
+            "spec": {"nodeName": "danm-rs-no-such-node", "containers": [{"name": "c", "image": "x"}]}}))
+        .unwrap();
+        let pod = runtime.block_on(pods.create(&PostParams::default(), &pod)).unwrap();
+        let uid = pod.metadata.uid.unwrap();
+
+        let delegate = Delegate::new();
+        let (ok, out) = delegate.run("ADD", &kubeconfig, &namespace, &uid);
+        assert!(ok, "ADD failed: {out}");
+        let pod = runtime.block_on(pods.get("p")).unwrap();
+        let annotations = pod.metadata.annotations.unwrap_or_default();
+        assert!(annotations["k8s.v1.cni.cncf.io/network-status"].contains("10.77.0.7"));
+        let (ok, out) = delegate.run("DEL", &kubeconfig, &namespace, &uid);
+        assert!(ok, "DEL failed: {out}");
+    }));
+    let _ = runtime.block_on(namespaces.delete(&namespace, &DeleteParams::default()));
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
     }
 }
