@@ -32,7 +32,7 @@ done
 step "cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
-step "VM tests (user-mode-linux: ipvlan and 802.1Q; danm-netlink's kernel suite again on Debian's 6.1 kernel; danm end to end)"
+step "VM tests (user-mode-linux: ipvlan and 802.1Q; danm-netlink's kernel suite again on Debian's 6.1 kernel; danm end to end; the ipvlan/802.1Q suite again under qemu)"
 # The path of integration test binary $2 of package $1, built for the host (gnu) target.
 test_binary() {
     cargo test --no-run --all-features -p "$1" --test "$2" --message-format=json |
@@ -57,6 +57,15 @@ if tools/vm-setup.sh; then
     in_vm danm-netlink kernel --test-threads=2
     cargo build -q --all-features -p danm-cli --bin danm
     DANM_VM_EXTRA=target/debug/danm in_vm danm-cli vm_e2e --include-ignored --test-threads=1
+    # The fallback VM (qemu with software emulation, Debian's kernel) runs the ipvlan/802.1Q suite too.
+    if tools/vm-setup.sh qemu; then
+        DANM_VM_BACKEND=qemu in_vm danm-netlink vm --include-ignored --test-threads=2
+    elif [ "${CI:-}" = true ]; then
+        echo "FAILED: tools/vm-setup.sh qemu failed, and under CI the VM tests may not be skipped" >&2
+        exit 1
+    else
+        echo "SKIPPED: qemu VM tests: tools/vm-setup.sh qemu failed"
+    fi
 elif [ "${CI:-}" = true ]; then
     echo "FAILED: tools/vm-setup.sh failed, and under CI the VM tests may not be skipped" >&2
     exit 1
