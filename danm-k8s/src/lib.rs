@@ -28,6 +28,7 @@
 //! feature of it: a binary does (danm-cli picks `v1_33`), and so do this crate's tests.
 
 pub mod crd;
+pub mod runtime;
 pub mod store;
 
 pub use crd::{

@@ -1,0 +1,36 @@
+//! What every DANM controller binary runs besides its reconciler: Prometheus metrics with `/metrics`,
+//! `/healthz` and `/readyz` ([`Telemetry`], [`serve_telemetry`]), leader election on a
+//! `coordination.k8s.io/v1` Lease ([`LeaderElector`]) and graceful shutdown on SIGTERM or SIGINT
+//! ([`shutdown_signal`]).
+//!
+//! The controllers return futures; a binary drives them together with the telemetry server and stops
+//! them all when [`shutdown_signal`] resolves.
+
+mod leader;
+mod telemetry;
+
+pub use leader::{LeaderElector, Leadership, LeaseTimings};
+pub use telemetry::{ReconcileMetrics, Telemetry, serve_telemetry};
+
+/// Resolves on the first SIGTERM (what the kubelet sends to stop a container) or SIGINT.
+///
+/// When the signal handlers cannot be installed (no signal support), it resolves on SIGINT through
+/// `tokio::signal::ctrl_c` only, and if even that fails, it never resolves.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
+                _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received, shutting down"),
+            }
+            return;
+        }
+    }
+    if tokio::signal::ctrl_c().await.is_ok() {
+        tracing::info!("SIGINT received, shutting down");
+    } else {
+        std::future::pending::<()>().await;
+    }
+}
