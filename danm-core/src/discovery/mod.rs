@@ -5,15 +5,25 @@
 //! labels (a copy of their pod's) include the selector and whose network is one the Service names, and
 //! publishes their addresses: IPv4 and IPv6 apart, ready or not from the pod's readiness (or all ready
 //! with `service.alpha.kubernetes.io/tolerate-unready-endpoints`). This is pure: the caller brings the
-//! Service, the candidate DanmEps and a pod look-up, from whatever store it has.
+//! Service, the candidate DanmEps and a pod look-up, from whatever store it has ([`service_endpoints`]),
+//! or keeps them in a [`ServiceIndex`] that says which Services each change touches.
+//!
+//! A selector matches the owner pod's current labels when the pod is known, and the DanmEp's copy of
+//! them otherwise (upstream rewrote every DanmEp of a pod whose labels changed; here nothing is
+//! rewritten).
 
+mod index;
+
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use serde::Serialize;
 
 use crate::model::{DanmEp, NetworkKind, PodRecord};
 use crate::pod::NetworkRef;
-use crate::service::{ServiceAnnotationError, ServicePort, ServiceRecord};
+use crate::service::{ServiceAnnotationError, ServicePort, ServiceRecord, ServiceSelection};
+
+pub use index::{Publication, ServiceIndex, ServiceKey};
 
 /// One published address.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -63,6 +73,9 @@ impl ServiceEndpoints {
 /// What `service` publishes, from the DanmEps `endpoints` (others than the Service's are ignored, so a
 /// caller may pass more) and `pod`, which finds a pod by namespace and name. `Ok(None)` when the Service
 /// is not a DANM Service.
+///
+/// This looks at every DanmEp given; [`ServiceIndex`] makes the same decision from an index, at a cost
+/// proportional to the Service's own network, for a controller that follows changes.
 pub fn service_endpoints<'p>(
     service: &ServiceRecord,
     endpoints: &[DanmEp],
@@ -72,6 +85,38 @@ pub fn service_endpoints<'p>(
         return Ok(None);
     }
     let Some(selection) = service.danm_selection()? else { return Ok(None) };
+    Ok(Some(publish(service, &selection, endpoints.iter(), pod)))
+}
+
+/// The owner pod of `ep`, when `pod` finds it and its UID is the DanmEp's.
+fn owner<'p>(ep: &DanmEp, pod: &impl Fn(&str, &str) -> Option<&'p PodRecord>) -> Option<&'p PodRecord> {
+    let namespace = ep.metadata.namespace.as_deref().unwrap_or_default();
+    pod(namespace, &ep.spec.pod)
+        .filter(|p| ep.spec.pod_uid.is_empty() || p.metadata.uid.as_deref().is_none_or(|u| u == ep.spec.pod_uid))
+}
+
+/// The labels a Service's selector is matched against: the owner pod's current labels, or the copy the
+/// DanmEp took when it was created while the pod is not known. So a pod's label change moves its
+/// interfaces between Services without rewriting its DanmEps.
+fn effective_labels<'a>(ep: &'a DanmEp, owner: Option<&'a PodRecord>) -> &'a BTreeMap<String, String> {
+    owner.map_or(&ep.metadata.labels, |p| &p.metadata.labels)
+}
+
+/// Whether `selection` selects the interface `ep`, given its owner pod.
+fn selects(selection: &ServiceSelection, namespace: &str, ep: &DanmEp, owner: Option<&PodRecord>) -> bool {
+    let kind = ep.spec.network_kind().unwrap_or(NetworkKind::DanmNet);
+    ep.metadata.namespace.as_deref().unwrap_or_default() == namespace
+        && selection.selects_network(kind, &ep.spec.network_name)
+        && selection.matches(effective_labels(ep, owner))
+}
+
+/// The addresses `selection` of `service` publishes out of `endpoints`.
+fn publish<'e, 'p>(
+    service: &ServiceRecord,
+    selection: &ServiceSelection,
+    endpoints: impl Iterator<Item = &'e DanmEp>,
+    pod: impl Fn(&str, &str) -> Option<&'p PodRecord>,
+) -> ServiceEndpoints {
     let namespace = service.metadata.namespace.clone().unwrap_or_default();
     let mut out = ServiceEndpoints {
         namespace: namespace.clone(),
@@ -82,15 +127,10 @@ pub fn service_endpoints<'p>(
         ports: service.ports.clone(),
     };
     for ep in endpoints {
-        if ep.metadata.namespace.as_deref().unwrap_or_default() != namespace {
+        let owner = owner(ep, &pod);
+        if !selects(selection, &namespace, ep, owner) {
             continue;
         }
-        let kind = ep.spec.network_kind().unwrap_or(NetworkKind::DanmNet);
-        if !selection.selects_network(kind, &ep.spec.network_name) || !selection.matches(&ep.metadata.labels) {
-            continue;
-        }
-        let owner = pod(&namespace, &ep.spec.pod)
-            .filter(|p| ep.spec.pod_uid.is_empty() || p.metadata.uid.as_deref().is_none_or(|u| u == ep.spec.pod_uid));
         let ready = selection.tolerate_unready || owner.is_some_and(|p| p.ready);
         for recorded in [&ep.spec.interface.address, &ep.spec.interface.address_ipv6] {
             // `none`, `dynamic` and empty are not addresses.
@@ -114,7 +154,7 @@ pub fn service_endpoints<'p>(
     }
     out.ready.sort();
     out.not_ready.sort();
-    Ok(Some(out))
+    out
 }
 
 #[cfg(test)]
