@@ -195,6 +195,7 @@ mod tests {
     fn pod(name: &str, ready: bool) -> PodRecord {
         let mut metadata = ObjectMeta::new(name, Some("vnf"));
         metadata.uid = Some(format!("uid-{name}"));
+        metadata.labels.insert("app".into(), "lb".into());
         PodRecord { metadata, node_name: Some("node-1".into()), hostname: None, ready }
     }
 
