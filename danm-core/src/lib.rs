@@ -11,6 +11,8 @@
 //! - [`discovery`]: which addresses a DANM Service publishes, from DanmEps and pods.
 //! - [`gc`]: the cleaner: freeing the addresses and records of pods that are gone.
 //! - [`manifest`]: decoding multi-document YAML/JSON manifests into model objects.
+//! - [`netwatch`]: netwatcher's plan for a node's VLAN/VXLAN host interfaces, reference counted over
+//!   networks, and carrying it out.
 //! - [`meta`]: the DANM meta-plugin (ADD, DEL, CHECK, STATUS, GC) over the three seams.
 //! - [`delegate`]: the DelegateExecutor seam for running other CNI plugins.
 //! - [`provision`]: the InterfaceProvisioner seam and its do-nothing, refusing and recording backends.
@@ -28,6 +30,7 @@ pub mod ipam;
 pub mod manifest;
 pub mod meta;
 pub mod model;
+pub mod netwatch;
 pub mod pod;
 pub mod provision;
 pub mod retry;

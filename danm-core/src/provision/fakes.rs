@@ -5,7 +5,10 @@ use std::path::Path;
 
 use async_trait::async_trait;
 
-use super::{CreatedInterface, HostInterface, InterfaceProvisioner, LinkState, PodInterface, ProvisionError};
+use super::{
+    CreatedInterface, HostInterface, HostInventory, HostScan, InterfaceProvisioner, LinkState, PodInterface,
+    ProvisionError,
+};
 
 /// Does nothing and reports success: for dry runs, where the plan is shown but not applied.
 /// [`inspect`](InterfaceProvisioner::inspect) reports every interface as absent.
@@ -27,6 +30,17 @@ impl InterfaceProvisioner for NoopProvisioner {
         Ok(())
     }
     async fn release_host(&self, _name: &str, _holder: &str) -> Result<bool, ProvisionError> {
+        Ok(false)
+    }
+}
+
+/// Sees no host interface and removes none.
+#[async_trait]
+impl HostInventory for NoopProvisioner {
+    async fn scan_hosts(&self) -> Result<HostScan, ProvisionError> {
+        Ok(HostScan::default())
+    }
+    async fn remove_host(&self, _name: &str) -> Result<bool, ProvisionError> {
         Ok(false)
     }
 }
@@ -69,6 +83,17 @@ impl InterfaceProvisioner for UnavailableProvisioner {
     }
 }
 
+/// Refuses to scan; removing is success, as deleting is.
+#[async_trait]
+impl HostInventory for UnavailableProvisioner {
+    async fn scan_hosts(&self) -> Result<HostScan, ProvisionError> {
+        self.refuse("reading the host interfaces")
+    }
+    async fn remove_host(&self, _name: &str) -> Result<bool, ProvisionError> {
+        Ok(false)
+    }
+}
+
 #[cfg(any(test, feature = "test-util"))]
 pub use recording::{ProvisionCall, RecordingProvisioner};
 
@@ -81,7 +106,8 @@ mod recording {
     use async_trait::async_trait;
 
     use super::super::{
-        CreatedInterface, HostInterface, InterfaceProvisioner, LinkState, PodInterface, ProvisionError,
+        CreatedInterface, HostInterface, HostInventory, HostScan, InterfaceProvisioner, LinkState, ObservedHost,
+        PodInterface, ProvisionError, holder_record,
     };
 
     /// One call made to a [`RecordingProvisioner`].
@@ -97,18 +123,29 @@ mod recording {
         EnsureHost(String, String),
         /// `release_host`.
         ReleaseHost(String, String),
+        /// `scan_hosts`.
+        ScanHosts,
+        /// `remove_host`.
+        RemoveHost(String),
     }
 
     #[derive(Debug, Default)]
     struct State {
         calls: Vec<ProvisionCall>,
         pods: BTreeMap<(PathBuf, String), PodInterface>,
-        hosts: BTreeMap<String, BTreeSet<String>>,
+        hosts: BTreeMap<String, ObservedHost>,
+        devices: BTreeSet<String>,
         fail_on: Option<usize>,
     }
 
     /// A stateful fake provisioner: it keeps the interfaces it "created" (so `inspect` and `delete`
     /// behave like a kernel's), records every call, and can be told to fail on the Nth call.
+    ///
+    /// Host interfaces behave as the netlink backend's: holders are kept in recorded form
+    /// ([`holder_record`]), `ensure_host` refuses an interface of the wanted name that is another kind or
+    /// on another parent, sets the MTU when one is asked and brings the interface up; a new interface
+    /// gets the asked MTU or 1500. Once [`set_host_devices`](Self::set_host_devices) has named the
+    /// node's devices, `ensure_host` also refuses a parent not among them; before, any parent goes.
     #[derive(Debug, Default)]
     pub struct RecordingProvisioner {
         state: Mutex<State>,
@@ -135,9 +172,29 @@ mod recording {
             self.lock().pods.keys().cloned().collect()
         }
 
-        /// The host interfaces that exist now, with their holders.
+        /// The host interfaces that exist now, with their holders (in recorded form).
         pub fn host_interfaces(&self) -> BTreeMap<String, BTreeSet<String>> {
-            self.lock().hosts.clone()
+            self.lock().hosts.iter().map(|(name, host)| (name.clone(), host.holders.clone())).collect()
+        }
+
+        /// Host interface `name` as [`scan_hosts`](HostInventory::scan_hosts) would report it.
+        pub fn host(&self, name: &str) -> Option<ObservedHost> {
+            self.lock().hosts.get(name).cloned()
+        }
+
+        /// Names the node's interfaces other than the host interfaces (the possible `host_device`s).
+        pub fn set_host_devices<S: Into<String>>(&self, devices: impl IntoIterator<Item = S>) {
+            self.lock().devices = devices.into_iter().map(Into::into).collect();
+        }
+
+        /// Replaces (or adds) a host interface behind the provisioner's back, as an operator would.
+        pub fn set_host_behind_the_back(&self, host: ObservedHost) {
+            self.lock().hosts.insert(host.name.clone(), host);
+        }
+
+        /// Removes a host interface behind the provisioner's back, as `ip link del` would.
+        pub fn remove_host_behind_the_back(&self, name: &str) {
+            self.lock().hosts.remove(name);
         }
 
         /// Removes a pod interface behind the provisioner's back, as an operator or a crash would.
@@ -191,18 +248,55 @@ mod recording {
         }
         async fn ensure_host(&self, host: &HostInterface, holder: &str) -> Result<(), ProvisionError> {
             let mut s = self.record(ProvisionCall::EnsureHost(host.name.clone(), holder.to_owned()))?;
-            s.hosts.entry(host.name.clone()).or_default().insert(holder.to_owned());
+            if !s.devices.is_empty() && !s.devices.contains(&host.parent) {
+                return Err(ProvisionError::ParentMissing { parent: host.parent.clone() });
+            }
+            let existing = s.hosts.entry(host.name.clone()).or_insert_with(|| ObservedHost {
+                name: host.name.clone(),
+                kind: Some(host.kind),
+                parent: Some(host.parent.clone()),
+                holders: BTreeSet::new(),
+                up: true,
+                mtu: host.mtu.unwrap_or(1500),
+            });
+            if existing.kind != Some(host.kind) || existing.parent.as_deref() != Some(host.parent.as_str()) {
+                return Err(ProvisionError::Invalid {
+                    name: host.name.clone(),
+                    reason: format!("the interface exists but is not {:?} on {}", host.kind, host.parent),
+                });
+            }
+            existing.holders.insert(holder_record(holder));
+            existing.up = true;
+            if let Some(mtu) = host.mtu {
+                existing.mtu = mtu;
+            }
             Ok(())
         }
         async fn release_host(&self, name: &str, holder: &str) -> Result<bool, ProvisionError> {
             let mut s = self.record(ProvisionCall::ReleaseHost(name.to_owned(), holder.to_owned()))?;
-            let Some(holders) = s.hosts.get_mut(name) else { return Ok(false) };
-            holders.remove(holder);
-            if holders.is_empty() {
+            let Some(host) = s.hosts.get_mut(name) else { return Ok(false) };
+            if !host.holders.remove(&holder_record(holder)) {
+                return Ok(false);
+            }
+            if host.holders.is_empty() {
                 s.hosts.remove(name);
                 return Ok(true);
             }
             Ok(false)
+        }
+    }
+
+    #[async_trait]
+    impl HostInventory for RecordingProvisioner {
+        async fn scan_hosts(&self) -> Result<HostScan, ProvisionError> {
+            let s = self.record(ProvisionCall::ScanHosts)?;
+            let mut devices = s.devices.clone();
+            devices.extend(s.hosts.keys().cloned());
+            Ok(HostScan { devices, managed: s.hosts.values().cloned().collect() })
+        }
+        async fn remove_host(&self, name: &str) -> Result<bool, ProvisionError> {
+            let mut s = self.record(ProvisionCall::RemoveHost(name.to_owned()))?;
+            Ok(s.hosts.remove(name).is_some())
         }
     }
 }

@@ -4,9 +4,11 @@
 //! interfaces a network needs ([`HostInterface`]); a provisioner makes it so in the kernel. Backends:
 //! the netlink provisioner (crate `danm-netlink`), [`NoopProvisioner`] for dry runs,
 //! [`UnavailableProvisioner`] for builds without a kernel backend, and `RecordingProvisioner`
-//! (feature `test-util`) for tests.
+//! (feature `test-util`) for tests. [`HostInventory`] reads back and removes the host interfaces a
+//! backend manages, for a reconciler of a whole node (netwatcher).
 
 mod fakes;
+mod host;
 mod types;
 
 use std::path::Path;
@@ -16,6 +18,7 @@ use async_trait::async_trait;
 pub use fakes::{NoopProvisioner, UnavailableProvisioner};
 #[cfg(any(test, feature = "test-util"))]
 pub use fakes::{ProvisionCall, RecordingProvisioner};
+pub use host::{HostInventory, HostScan, MAX_PLAIN_HOLDER, ObservedHost, holder_record};
 pub use types::{
     CreatedInterface, HostInterface, HostLinkKind, IpVlanMode, Ipv6Mode, LinkKind, LinkState, MacVlanMode,
     PodInterface, PolicyRouting, ProvisionError, Route,
