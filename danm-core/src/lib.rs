@@ -19,8 +19,11 @@
 //! - [`ipam`]: address pools and the block-based allocation driver.
 //! - [`store`]: the Datastore seam, its in-memory implementation and wrappers.
 //! - [`validate`]: every rule of upstream's admission webhook, and ours, as pure functions.
+//! - [`admission`]: the admission decisions (defaults, TenantConfig profiles and VNIs, deletes, pods) over
+//!   the Datastore, shared by the webhook and danmctl.
 //! - [`retry`]: bounded, jittered retries.
 
+pub mod admission;
 pub mod cni;
 pub mod delegate;
 pub mod discovery;

@@ -103,11 +103,30 @@ pub enum Violation {
     VniRangeOutOfRange,
     /// TenantConfig rule 5: a `networkIds` key or value is empty.
     EmptyNetworkIdMapping,
+    /// TenantConfig mutation (danm-rs): a profile's `alloc` is not a VNI bitmask, or its `vniRange` reaches
+    /// past the largest bitmask a TenantConfig holds.
+    InvalidVniAlloc,
+    /// TenantNetwork mutation: there is no TenantConfig to take the network's attributes from.
+    NoTenantConfig,
+    /// TenantNetwork mutation: the `host_device` or `device_pool` asked for is not a profile of the
+    /// TenantConfig.
+    ProfileNotAllowed,
+    /// TenantNetwork mutation: the TenantConfig has no interface profile a network could be put on.
+    NoSuitableProfile,
+    /// TenantNetwork mutation: every ID of the profile's `vniRange` is reserved.
+    VniExhausted,
+    /// Pod admission (danm-rs): the interfaces annotation does not parse or breaks its schema.
+    InvalidPodAnnotation,
+    /// Pod admission (danm-rs): the pod's namespace is not among a ClusterNetwork's `AllowedTenants`.
+    NetworkAccessDenied,
+    /// Pod admission (danm-rs): a static address lies outside the network's subnet of its family.
+    StaticAddressOutsideSubnet,
 }
 
 impl Violation {
     /// The number of the rule in the inventory's rule tables, e.g. `"1"`, `"T3"`, `"TC4"`, or `"danm-rs"`
-    /// for a rule without an upstream counterpart.
+    /// for a rule without an upstream counterpart; `"TM"` for the TenantNetwork mutation (profile and VNI
+    /// from the TenantConfig) and `"pod"` for the pod interfaces annotation at admission.
     pub fn rule(self) -> &'static str {
         use Violation::*;
         match self {
@@ -143,6 +162,9 @@ impl Violation {
             ProfileAllocOnCreate => "TC3",
             InvalidVniRange | VniRangeOutOfRange => "TC4",
             EmptyNetworkIdMapping => "TC5",
+            InvalidVniAlloc => "TC3",
+            NoTenantConfig | ProfileNotAllowed | NoSuitableProfile | VniExhausted => "TM",
+            InvalidPodAnnotation | NetworkAccessDenied | StaticAddressOutsideSubnet => "pod",
         }
     }
 }

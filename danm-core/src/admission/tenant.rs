@@ -1,0 +1,344 @@
+//! TenantNetworks and TenantConfigs at admission, without I/O: which TenantConfig and which interface
+//! profile a TenantNetwork gets, which VNI, which NetworkID; and the TenantConfig's own mutation.
+
+use std::ops::RangeInclusive;
+
+use super::alloc::{VniAlloc, VniAllocError};
+use crate::model::{IfaceProfile, Network, TenantConfig};
+use crate::validate::{
+    TenantConfigOperation, ValidationErrors, Violation, VniType, parse_vni_range, validate_tenant_config,
+};
+
+const HOST_DEVICE: &str = "spec.Options.host_device";
+const DEVICE_POOL: &str = "spec.Options.device_pool";
+
+/// Whether DANM picks an interface profile for networks of this NetworkType: the types with host
+/// interfaces or devices (`ipvlan`, the empty default, `macvlan`, `sriov`), compared without regard to
+/// ASCII case. Other types are static delegates and only get their NetworkID from the TenantConfig.
+pub fn is_dynamic_type(network_type: &str) -> bool {
+    matches!(network_type.to_ascii_lowercase().as_str(), "" | "ipvlan" | "macvlan" | "sriov")
+}
+
+/// Picks the TenantConfig for a TenantNetwork in `namespace`: the one named like the namespace when there
+/// is one, otherwise the first by name. Upstream used whichever the API server listed first; this keeps
+/// that for a cluster with one TenantConfig and makes the choice predictable with several. Returns the
+/// index into `configs`.
+pub fn select_tenant_config<'a>(namespace: &str, configs: impl IntoIterator<Item = &'a TenantConfig>) -> Option<usize> {
+    let mut first: Option<(usize, &str)> = None;
+    for (i, tc) in configs.into_iter().enumerate() {
+        let name = tc.metadata.name.as_str();
+        if name == namespace {
+            return Some(i);
+        }
+        if first.is_none_or(|(_, n)| name < n) {
+            first = Some((i, name));
+        }
+    }
+    first.map(|(i, _)| i)
+}
+
+/// A VNI to reserve in a TenantConfig for a TenantNetwork.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VniReservation {
+    /// The TenantConfig's name.
+    pub tenant_config: String,
+    /// The profile's index in `hostDevices`.
+    pub profile: usize,
+    /// The profile's name.
+    pub profile_name: String,
+    /// VLAN or VXLAN.
+    pub vni_type: VniType,
+    /// The ID.
+    pub vni: i64,
+}
+
+/// What the TenantConfig makes of a TenantNetwork: the network with its profile, VNI and NetworkID filled
+/// in, and the VNI to reserve for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantNetworkPlan {
+    /// The mutated network.
+    pub network: Network,
+    /// The VNI to reserve, when the chosen profile hands one out.
+    pub reservation: Option<VniReservation>,
+}
+
+/// Fills a new TenantNetwork in from a TenantConfig, as upstream's webhook did, deciding only:
+///
+/// - for a dynamic type ([`is_dynamic_type`]) an interface profile: the one named by `device_pool`, or by
+///   `host_device` (never a device pool), or, when neither is given, the host interface profile with the
+///   most free IDs (a profile without `vniType` counts as unlimited; ties go to the first listed), where
+///   upstream picked one at random. The profile's name goes into `host_device` when neither was given;
+///   when the profile has a `vniType`, the lowest free ID of its `vniRange` goes into `vlan` or `vxlan`;
+/// - for every type, the NetworkID: `networkIds[NetworkType]` (type compared without regard to case)
+///   overrides the user's.
+///
+/// A dynamic type needs a TenantConfig; a static delegate type without one keeps its NetworkID.
+pub fn plan_tenant_network(net: &Network, tc: Option<&TenantConfig>) -> Result<TenantNetworkPlan, ValidationErrors> {
+    let mut network = net.clone();
+    let mut reservation = None;
+    let mut errs = ValidationErrors::default();
+    let dynamic = is_dynamic_type(&net.spec.network_type);
+    let Some(tc) = tc else {
+        if dynamic {
+            errs.push(
+                HOST_DEVICE,
+                Violation::NoTenantConfig,
+                "there is no TenantConfig to take the TenantNetwork's interface profile from",
+            );
+            return Err(errs);
+        }
+        return Ok(TenantNetworkPlan { network, reservation });
+    };
+    if dynamic {
+        let (index, profile) = choose_profile(net, tc)?;
+        let opts = &mut network.spec.options;
+        if opts.host_device.is_empty() && opts.device_pool.is_empty() {
+            opts.host_device = profile.name.clone();
+        }
+        if let Some(vni_type) = VniType::parse(&profile.vni_type) {
+            let unset = match vni_type {
+                VniType::Vlan => opts.vlan.is_none(),
+                VniType::Vxlan => opts.vxlan.is_none(),
+            };
+            if unset {
+                let (alloc, ranges) = profile_state(tc, index)?;
+                let Some(vni) = alloc.lowest_free(&ranges) else {
+                    return Err(exhausted(tc, index, vni_type));
+                };
+                match vni_type {
+                    VniType::Vlan => opts.vlan = Some(vni),
+                    VniType::Vxlan => opts.vxlan = Some(vni),
+                }
+                reservation = Some(VniReservation {
+                    tenant_config: tc.metadata.name.clone(),
+                    profile: index,
+                    profile_name: profile.name.clone(),
+                    vni_type,
+                    vni,
+                });
+            }
+        }
+    }
+    override_network_id(&mut network, tc);
+    Ok(TenantNetworkPlan { network, reservation })
+}
+
+/// Sets a TenantNetwork's NetworkID from `networkIds[NetworkType]` when the TenantConfig has an entry.
+pub fn override_network_id(net: &mut Network, tc: &TenantConfig) {
+    let ty = &net.spec.network_type;
+    if let Some((_, id)) = tc.network_ids.iter().find(|(t, _)| t.eq_ignore_ascii_case(ty)) {
+        net.spec.network_id = id.clone();
+    }
+}
+
+/// How many IDs a profile can still hand out; `u64::MAX` for a profile without `vniType`, 0 for one that
+/// cannot be used (malformed range or bitmask).
+fn capacity(tc: &TenantConfig, index: usize) -> u64 {
+    let profile = &tc.host_devices[index];
+    if profile.vni_type.is_empty() {
+        return u64::MAX;
+    }
+    match profile_state(tc, index) {
+        Ok((alloc, ranges)) if VniType::parse(&profile.vni_type).is_some() => alloc.free_count(&ranges),
+        _ => 0,
+    }
+}
+
+fn choose_profile<'a>(net: &Network, tc: &'a TenantConfig) -> Result<(usize, &'a IfaceProfile), ValidationErrors> {
+    let opts = &net.spec.options;
+    let (field, wanted): (&str, Option<&str>) = if !opts.device_pool.is_empty() {
+        (DEVICE_POOL, Some(&opts.device_pool))
+    } else if !opts.host_device.is_empty() {
+        (HOST_DEVICE, Some(&opts.host_device))
+    } else {
+        (HOST_DEVICE, None)
+    };
+    let candidates: Vec<usize> = (0..tc.host_devices.len())
+        .filter(|&i| {
+            let p = &tc.host_devices[i];
+            match wanted {
+                Some(name) if field == DEVICE_POOL => p.name == name && p.is_device_pool(),
+                Some(name) => p.name == name && !p.is_device_pool(),
+                None => !p.is_device_pool() && !p.name.is_empty(),
+            }
+        })
+        .collect();
+    let mut errs = ValidationErrors::default();
+    let Some(&first) = candidates.first() else {
+        match wanted {
+            Some(name) => errs.push(
+                field,
+                Violation::ProfileNotAllowed,
+                format!("{name:?} is not an interface profile of TenantConfig {}", tc.metadata.name),
+            ),
+            None => errs.push(
+                field,
+                Violation::NoSuitableProfile,
+                format!("TenantConfig {} has no host interface profile for TenantNetworks", tc.metadata.name),
+            ),
+        }
+        return Err(errs);
+    };
+    let best = if wanted.is_some() {
+        candidates.iter().copied().find(|&i| capacity(tc, i) > 0)
+    } else {
+        // max_by_key keeps the last of equals; reverse so that ties go to the first listed.
+        candidates.iter().rev().copied().filter(|&i| capacity(tc, i) > 0).max_by_key(|&i| capacity(tc, i))
+    };
+    match best {
+        Some(i) => Ok((i, &tc.host_devices[i])),
+        None => {
+            // Every candidate is exhausted or unusable: report the first one's state.
+            profile_state(tc, first)?;
+            let vni_type = VniType::parse(&tc.host_devices[first].vni_type).unwrap_or(VniType::Vlan);
+            Err(exhausted(tc, first, vni_type))
+        }
+    }
+}
+
+fn exhausted(tc: &TenantConfig, index: usize, vni_type: VniType) -> ValidationErrors {
+    let profile = &tc.host_devices[index];
+    let mut errs = ValidationErrors::default();
+    errs.push(
+        format!("spec.Options.{vni_type}"),
+        Violation::VniExhausted,
+        format!(
+            "every {vni_type} ID of profile {:?} of TenantConfig {} ({}) is reserved",
+            profile.name, tc.metadata.name, profile.vni_range
+        ),
+    );
+    errs
+}
+
+/// The decoded bitmask and ranges of profile `index`; an error naming the TenantConfig field when either
+/// is malformed. A profile without `alloc` (a TenantConfig stored without passing admission) starts empty.
+fn profile_state(tc: &TenantConfig, index: usize) -> Result<(VniAlloc, Vec<RangeInclusive<i64>>), ValidationErrors> {
+    let profile = &tc.host_devices[index];
+    let path = format!("TenantConfig {} hostDevices[{index}]", tc.metadata.name);
+    let mut errs = ValidationErrors::default();
+    let ranges = match parse_vni_range(&profile.vni_range) {
+        Ok(r) => r,
+        Err(e) => {
+            errs.push(format!("{path}.vniRange"), Violation::InvalidVniRange, e.to_string());
+            return Err(errs);
+        }
+    };
+    let alloc = if profile.alloc.is_empty() {
+        VniAlloc::for_ranges(&ranges)
+    } else {
+        VniAlloc::decode(&profile.alloc).and_then(|mut a| a.grow_for(&ranges).map(|()| a))
+    };
+    match alloc {
+        Ok(a) => Ok((a, ranges)),
+        Err(e) => {
+            let field = if matches!(e, VniAllocError::NotBase64) { "alloc" } else { "vniRange" };
+            errs.push(format!("{path}.{field}"), Violation::InvalidVniAlloc, e.to_string());
+            Err(errs)
+        }
+    }
+}
+
+/// Marks a planned VNI reserved in the TenantConfig it was planned from (or a fresher copy of it).
+/// Fails, as exhaustion, when another network took the ID in the meantime: plan again.
+pub fn apply_reservation(tc: &mut TenantConfig, r: &VniReservation) -> Result<(), ValidationErrors> {
+    let found = tc.host_devices.get(r.profile).is_some_and(|p| p.name == r.profile_name);
+    if !found {
+        let mut errs = ValidationErrors::default();
+        errs.push(
+            HOST_DEVICE,
+            Violation::ProfileNotAllowed,
+            format!("profile {:?} is no longer in TenantConfig {}", r.profile_name, tc.metadata.name),
+        );
+        return Err(errs);
+    }
+    let (mut alloc, _) = profile_state(tc, r.profile)?;
+    let fresh = alloc.reserve(r.vni).map_err(|e| {
+        let mut errs = ValidationErrors::default();
+        errs.push(format!("spec.Options.{}", r.vni_type), Violation::InvalidVniAlloc, e.to_string());
+        errs
+    })?;
+    if !fresh {
+        return Err(exhausted(tc, r.profile, r.vni_type));
+    }
+    tc.host_devices[r.profile].alloc = alloc.encode();
+    Ok(())
+}
+
+/// What releasing a TenantNetwork's VNI found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VniRelease {
+    /// The network holds no VNI (or its type gets none), so there is nothing to release.
+    NotReserved,
+    /// The ID was freed in the TenantConfig.
+    Released {
+        /// The profile's index in `hostDevices`.
+        profile: usize,
+        /// The freed ID.
+        vni: i64,
+    },
+    /// The ID was already free.
+    AlreadyFree,
+    /// No profile of the TenantConfig matches the network's interface and VNI type.
+    NoProfile,
+}
+
+/// Frees a deleted TenantNetwork's VLAN or VXLAN ID in the TenantConfig (rule D2): in the profile named by
+/// its `device_pool`, or else its `host_device`, with the matching `vniType`.
+pub fn release_vni(tc: &mut TenantConfig, net: &Network) -> Result<VniRelease, ValidationErrors> {
+    let opts = &net.spec.options;
+    let (vni_type, vni) = match (opts.vlan, opts.vxlan) {
+        (_, Some(v)) => (VniType::Vxlan, v),
+        (Some(v), None) => (VniType::Vlan, v),
+        (None, None) => return Ok(VniRelease::NotReserved),
+    };
+    if !is_dynamic_type(&net.spec.network_type) {
+        return Ok(VniRelease::NotReserved);
+    }
+    let name = if opts.device_pool.is_empty() { &opts.host_device } else { &opts.device_pool };
+    let Some(index) = tc.host_devices.iter().position(|p| &p.name == name && p.vni_type == vni_type.as_str()) else {
+        return Ok(VniRelease::NoProfile);
+    };
+    let (mut alloc, _) = profile_state(tc, index)?;
+    if !alloc.release(vni) {
+        return Ok(VniRelease::AlreadyFree);
+    }
+    tc.host_devices[index].alloc = alloc.encode();
+    Ok(VniRelease::Released { profile: index, vni })
+}
+
+/// Validates and mutates a TenantConfig for create (`old` is `None`) or update: TenantConfig rules 1–6,
+/// then every profile with a `vniType` gets its `alloc` bitmask. On update, a profile that comes without
+/// `alloc` keeps the one of the stored profile with the same name and `vniType`, so that reservations
+/// survive a client that replaces the object with what it had applied; a given `alloc` is kept (the
+/// webhook's own reservations arrive that way). A profile without `vniType` has no `alloc`.
+pub fn admit_tenant_config(mut tc: TenantConfig, old: Option<&TenantConfig>) -> Result<TenantConfig, ValidationErrors> {
+    let op = match old {
+        None => TenantConfigOperation::Create,
+        Some(old) => TenantConfigOperation::Update { old },
+    };
+    validate_tenant_config(&tc, &op)?;
+    let mut errs = ValidationErrors::default();
+    for i in 0..tc.host_devices.len() {
+        let profile = &tc.host_devices[i];
+        if profile.vni_type.is_empty() {
+            continue;
+        }
+        let mut alloc = profile.alloc.clone();
+        if alloc.is_empty()
+            && let Some(prev) = old
+                .and_then(|o| o.host_devices.iter().find(|p| p.name == profile.name && p.vni_type == profile.vni_type))
+        {
+            alloc.clone_from(&prev.alloc);
+        }
+        tc.host_devices[i].alloc = alloc;
+        match profile_state(&tc, i) {
+            Ok((bitmask, _)) => tc.host_devices[i].alloc = bitmask.encode(),
+            Err(e) => errs.0.extend(e.0.into_iter().map(|mut e| {
+                // Name the field as the TenantConfig under review sees it.
+                e.field = e.field.rsplit_once(' ').map_or(e.field.clone(), |(_, f)| f.to_owned());
+                e
+            })),
+        }
+    }
+    errs.into_result().map(|()| tc)
+}
