@@ -2,19 +2,20 @@
 //!
 //! Why the alias: the record lives and dies with the interface, survives restarts of the process, needs
 //! no state directory, and `ip link show` displays it. Its limit: the kernel keeps at most 255 bytes
-//! there. So a holder is written as itself when it is short and plain (at most 48 bytes of
-//! `[A-Za-z0-9._/@-]`), and otherwise as `#` and a 64-bit FNV-1a hash in hex (17 bytes); either way
-//! at least 13 holders fit. A hash collision would merge two holders, so the interface would go with
+//! there. So a holder is written in danm-core's recorded form ([`holder_record`]): as itself when it is
+//! short and plain (at most 48 bytes of `[A-Za-z0-9._/@-]`), and otherwise as `#` and a 64-bit FNV-1a
+//! hash in hex (17 bytes); either way at least 13 holders fit. A hash collision would merge two holders, so the interface would go with
 //! the last of the two rather than with the last of all holders; with 64-bit hashes and a dozen holders
 //! that is not a practical risk.
 
 use std::collections::BTreeSet;
 
+use danm_core::provision::holder_record;
+
 /// What marks an alias as DANM's holder record.
 pub(crate) const PREFIX: &str = "danm-holders:";
 /// The longest alias the kernel stores (`IFALIASZ` less the terminating NUL).
 pub(crate) const MAX_ALIAS: usize = 255;
-const MAX_PLAIN: usize = 48;
 
 /// What an interface's alias says about its holders.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,12 +50,17 @@ pub(crate) struct Holders(BTreeSet<String>);
 impl Holders {
     /// Adds `holder`; whether it was new.
     pub(crate) fn insert(&mut self, holder: &str) -> bool {
-        self.0.insert(entry(holder))
+        self.0.insert(holder_record(holder))
     }
 
-    /// Removes `holder`; whether it was there.
+    /// Removes `holder` (given as itself or in recorded form); whether it was there.
     pub(crate) fn remove(&mut self, holder: &str) -> bool {
-        self.0.remove(&entry(holder))
+        self.0.remove(&holder_record(holder))
+    }
+
+    /// The holders, in recorded form.
+    pub(crate) fn into_records(self) -> BTreeSet<String> {
+        self.0
     }
 
     /// Whether no holder is left.
@@ -72,18 +78,6 @@ impl Holders {
         let alias = format!("{PREFIX}{}", self.0.iter().map(String::as_str).collect::<Vec<_>>().join(","));
         (alias.len() <= MAX_ALIAS).then_some(alias)
     }
-}
-
-/// How `holder` is recorded: itself when short and plain, otherwise `#` and its hash.
-fn entry(holder: &str) -> String {
-    let plain = !holder.is_empty()
-        && holder.len() <= MAX_PLAIN
-        && holder.bytes().all(|b| b.is_ascii_alphanumeric() || b"._/@-".contains(&b));
-    if plain { holder.to_owned() } else { format!("#{:016x}", fnv1a64(holder.as_bytes())) }
-}
-
-fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| (hash ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 #[cfg(test)]
@@ -110,8 +104,8 @@ mod tests {
         let alias = holders.to_alias().unwrap();
         assert!(alias.starts_with("danm-holders:#"), "{alias}");
         assert!(alias.ends_with(",DanmNet/default/external"), "{alias}");
-        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+        // A recorded form names the same holder.
+        assert!(holders.remove(&holder_record("net with, a comma")));
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Host interfaces: the VLAN `<NetworkID>.<vlan>` and VXLAN `vx_<NetworkID>` interfaces of networks on
 //! their host device, created idempotently and removed with their last holder.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use danm_core::provision::{HostInterface, HostLinkKind, ProvisionError};
+use danm_core::provision::{HostInterface, HostLinkKind, HostScan, ObservedHost, ProvisionError};
+use futures::TryStreamExt;
 use netlink_packet_route::address::AddressScope;
 use netlink_packet_route::link::{InfoData, InfoVlan, InfoVxlan, LinkAttribute, LinkMessage};
 use nix::errno::Errno;
@@ -97,6 +99,56 @@ pub(crate) async fn release(host: Handle, name: String, holder: String) -> Resul
     let alias = holders.to_alias().unwrap_or_default();
     set_alias(&host, link.header.index, &name, alias).await?;
     Ok(false)
+}
+
+/// Every interface name of the namespace, and the interfaces that carry DANM's holder record.
+pub(crate) async fn scan(host: Handle) -> Result<HostScan, ProvisionError> {
+    let links: Vec<LinkMessage> =
+        host.link().get().execute().try_collect().await.map_err(|e| kernel("listing interfaces", e))?;
+    let names: BTreeMap<u32, String> = links.iter().map(|l| (l.header.index, links::name(l))).collect();
+    let mut scan = HostScan { devices: names.values().cloned().collect(), managed: Vec::new() };
+    for link in &links {
+        let AliasState::Managed(holders) = AliasState::parse(links::alias(link)) else { continue };
+        let (kind, parent) = match links::info_data(link) {
+            Some(InfoData::Vlan(info)) => {
+                let id = info.iter().find_map(|i| if let InfoVlan::Id(id) = i { Some(*id) } else { None });
+                (id.map(HostLinkKind::Vlan), links::lower(link))
+            }
+            Some(InfoData::Vxlan(info)) => {
+                let vni = info.iter().find_map(|i| if let InfoVxlan::Id(v) = i { Some(*v) } else { None });
+                let dev = info.iter().find_map(|i| if let InfoVxlan::Link(d) = i { Some(*d) } else { None });
+                (vni.map(HostLinkKind::Vxlan), dev)
+            }
+            _ => (None, links::lower(link)),
+        };
+        scan.managed.push(ObservedHost {
+            name: links::name(link),
+            kind,
+            parent: parent.and_then(|index| names.get(&index).cloned()),
+            holders: holders.into_records(),
+            up: links::is_up(link),
+            mtu: links::mtu(link),
+        });
+    }
+    Ok(scan)
+}
+
+/// Removes interface `name` whatever its holders, if it carries DANM's record; whether it did.
+pub(crate) async fn remove(host: Handle, name: String) -> Result<bool, ProvisionError> {
+    if links::check_name(&name).is_err() {
+        return Ok(false);
+    }
+    let Some(link) = links::by_name(&host, &name).await? else {
+        return Ok(false);
+    };
+    if !matches!(AliasState::parse(links::alias(&link)), AliasState::Managed(_)) {
+        return Ok(false);
+    }
+    match host.link().del(link.header.index).execute().await {
+        Ok(()) => Ok(true),
+        Err(e) if is_gone(&e) => Ok(false),
+        Err(e) => Err(kernel(format!("deleting host interface {name}"), e)),
+    }
 }
 
 async fn create(

@@ -18,6 +18,9 @@
 //!   (`IFLA_IFALIAS`, see `ip link show`): the record lives and dies with the interface and survives
 //!   restarts, but holds at most 255 bytes, so long holder names are stored hashed and at least 13
 //!   holders fit. Interfaces whose alias is not DANM's are used as they are and never removed.
+//!   [`HostInventory`](danm_core::provision::HostInventory) reads the host namespace back (every
+//!   interface name, and each DANM-managed interface's kind, id, parent, holders, state and MTU, so
+//!   netwatcher sees drift) and removes a managed interface whatever its holders.
 //!
 //! The kernel keeps **one IPVLAN mode per parent**: creating a slave in another mode switches every
 //! slave of that parent to it (see the VM test `ipvlan_mode_is_shared_by_all_slaves_of_a_parent`).

@@ -4,7 +4,8 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use danm_core::provision::{
-    CreatedInterface, HostInterface, InterfaceProvisioner, LinkState, PodInterface, ProvisionError,
+    CreatedInterface, HostInterface, HostInventory, HostScan, InterfaceProvisioner, LinkState, PodInterface,
+    ProvisionError,
 };
 use futures::lock::Mutex;
 
@@ -84,5 +85,19 @@ impl InterfaceProvisioner for NetlinkProvisioner {
         let _serial = self.host_lock.lock().await;
         let (name, holder) = (name.to_owned(), holder.to_owned());
         netns::in_netns(&self.host, move |host| host::release(host, name, holder)).await
+    }
+}
+
+/// The host namespace's interfaces, and the VLAN/VXLAN interfaces whose alias is DANM's holder record.
+#[async_trait]
+impl HostInventory for NetlinkProvisioner {
+    async fn scan_hosts(&self) -> Result<HostScan, ProvisionError> {
+        netns::in_netns(&self.host, host::scan).await
+    }
+
+    async fn remove_host(&self, name: &str) -> Result<bool, ProvisionError> {
+        let _serial = self.host_lock.lock().await;
+        let name = name.to_owned();
+        netns::in_netns(&self.host, move |host| host::remove(host, name)).await
     }
 }

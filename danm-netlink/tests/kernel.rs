@@ -9,8 +9,10 @@ mod common;
 use std::path::Path;
 
 use common::*;
+use danm_core::netwatch::HostAction;
 use danm_core::provision::{
-    HostInterface, HostLinkKind, InterfaceProvisioner, IpVlanMode, LinkKind, MacVlanMode, PolicyRouting, ProvisionError,
+    HostInterface, HostInventory, HostLinkKind, InterfaceProvisioner, IpVlanMode, LinkKind, MacVlanMode, PolicyRouting,
+    ProvisionError,
 };
 use danm_netlink::NetlinkProvisioner;
 use futures::executor::block_on as run;
@@ -415,4 +417,77 @@ fn host_interfaces_not_made_by_danm_are_adopted_or_left_alone() {
     assert!(!run(provisioner.release_host("vx_theirs", "n1")).unwrap());
     let link = block_on(async { link(&connect(), "vx_theirs").await.unwrap() });
     assert_eq!(alias(&link).as_deref(), Some("uplink owned by ops"));
+}
+
+/// The alias of host interface `name`, or `None` when it does not exist.
+fn host_alias(name: &'static str) -> Option<String> {
+    block_on(async move { link(&connect(), name).await.map(|l| alias(&l).unwrap_or_default()) })
+}
+
+#[test]
+fn netwatch_passes_keep_vxlan_interfaces_in_line_with_their_networks() {
+    let Some(provisioner) = host("netwatch_passes_keep_vxlan_interfaces_in_line_with_their_networks") else { return };
+    block_on(async { add_address(&connect(), "p0", "10.33.0.1/24").await });
+    let (a, b) = (network("a", "foo", "p0", None, Some(5)), network("b", "foo", "p0", None, Some(5)));
+    let elsewhere = network("c", "bar", "eth9", None, Some(6));
+
+    // Two networks share one interface; a network whose device is not here needs nothing.
+    netwatch_pass(&provisioner, &[a.clone(), b.clone(), elsewhere.clone()]);
+    assert_eq!(host_alias("vx_foo").as_deref(), Some("danm-holders:DanmNet/default/a,DanmNet/default/b"));
+    assert!(netwatch_pass(&provisioner, &[a.clone(), b.clone(), elsewhere.clone()]).is_settled());
+    assert_eq!(host_links(), ["lo", "p0", "p1", "vx_foo"]);
+
+    // The scan sees what the kernel has.
+    let scan = run(provisioner.scan_hosts()).unwrap();
+    assert!(scan.devices.contains("p0") && scan.devices.contains("vx_foo"));
+    let [seen] = &scan.managed[..] else { panic!("{scan:?}") };
+    assert_eq!(seen.kind, Some(HostLinkKind::Vxlan(5)));
+    assert_eq!(seen.parent.as_deref(), Some("p0"));
+    assert_eq!(seen.holders, ["DanmNet/default/a".to_owned(), "DanmNet/default/b".to_owned()].into());
+    assert!(seen.up);
+    assert_eq!(seen.mtu, 1450);
+
+    // One network deleted: the interface stays for the other.
+    netwatch_pass(&provisioner, std::slice::from_ref(&b));
+    assert_eq!(host_alias("vx_foo").as_deref(), Some("danm-holders:DanmNet/default/b"));
+
+    // Deleted behind netwatcher's back: back on the next pass. Brought down: up again.
+    ip_cmd(&["link", "del", "vx_foo"]);
+    assert_eq!(host_alias("vx_foo"), None);
+    netwatch_pass(&provisioner, std::slice::from_ref(&b));
+    assert_eq!(host_alias("vx_foo").as_deref(), Some("danm-holders:DanmNet/default/b"));
+    ip_cmd(&["link", "set", "vx_foo", "down"]);
+    netwatch_pass(&provisioner, std::slice::from_ref(&b));
+    assert!(run(provisioner.scan_hosts()).unwrap().managed[0].up);
+
+    // The VNI changed: the interface is made again with the new one.
+    let b6 = network("b", "foo", "p0", None, Some(6));
+    let plan = netwatch_pass(&provisioner, std::slice::from_ref(&b6));
+    assert!(matches!(&plan.actions[..], [HostAction::Recreate { .. }]), "{:?}", plan.actions);
+    let link = block_on(async { link(&connect(), "vx_foo").await.unwrap() });
+    let Some(InfoData::Vxlan(info)) = info_data(&link) else { panic!("not a vxlan") };
+    assert!(info.contains(&InfoVxlan::Id(6)), "{info:?}");
+    assert!(info.contains(&InfoVxlan::Group("239.0.0.6".parse().unwrap())), "{info:?}");
+
+    // The last network deleted: the interface goes; what is not DANM's stays.
+    netwatch_pass(&provisioner, &[elsewhere]);
+    assert_eq!(host_links(), ["lo", "p0", "p1"]);
+    assert!(run(provisioner.scan_hosts()).unwrap().managed.is_empty());
+}
+
+#[test]
+fn remove_host_takes_only_danm_interfaces() {
+    let Some(provisioner) = host("remove_host_takes_only_danm_interfaces") else { return };
+    block_on(async { add_address(&connect(), "p0", "10.34.0.1/24").await });
+    run(provisioner.ensure_host(&vxlan("vx_mine", "p0", 21), "n1")).unwrap();
+    run(provisioner.ensure_host(&vxlan("vx_mine", "p0", 21), "n2")).unwrap();
+    ip_cmd(&["link", "add", "vx_theirs", "type", "vxlan", "id", "22", "dev", "p0", "dstport", "4789"]);
+    let scan = run(provisioner.scan_hosts()).unwrap();
+    assert_eq!(scan.managed.iter().map(|h| h.name.as_str()).collect::<Vec<_>>(), ["vx_mine"]);
+    assert!(!run(provisioner.remove_host("vx_theirs")).unwrap());
+    assert!(!run(provisioner.remove_host("p0")).unwrap());
+    assert!(run(provisioner.remove_host("vx_mine")).unwrap(), "removed whatever its holders");
+    assert!(!run(provisioner.remove_host("vx_mine")).unwrap(), "removing twice is harmless");
+    assert!(!run(provisioner.remove_host("not a valid name")).unwrap());
+    assert_eq!(host_links(), ["lo", "p0", "p1", "vx_theirs"]);
 }

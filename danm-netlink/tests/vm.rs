@@ -6,8 +6,10 @@
 mod common;
 
 use common::*;
+use danm_core::netwatch::HostAction;
 use danm_core::provision::{
-    HostInterface, HostLinkKind, InterfaceProvisioner, IpVlanMode, LinkKind, MacVlanMode, PolicyRouting, ProvisionError,
+    HostInterface, HostInventory, HostLinkKind, InterfaceProvisioner, IpVlanMode, LinkKind, MacVlanMode, PolicyRouting,
+    ProvisionError,
 };
 use danm_netlink::NetlinkProvisioner;
 use futures::executor::block_on as run;
@@ -224,4 +226,43 @@ fn vlan_checks_id_mtu_and_existing_interfaces() {
         Err(ProvisionError::ParentMissing { .. })
     ));
     assert_eq!(host_links(), ["lo", "net3.300", "p0"]);
+}
+
+#[test]
+#[ignore = "needs ipvlan and 8021q: runs in the VM through tools/uml-run.sh"]
+fn netwatch_passes_keep_vlan_interfaces_in_line_with_their_networks() {
+    let Some(provisioner) = vm_host("netwatch_passes_keep_vlan_interfaces_in_line_with_their_networks") else {
+        return;
+    };
+    block_on(async { add_dummy(&connect(), "p1").await });
+    let alias_of = |name: &'static str| block_on(async move { link(&connect(), name).await.map(|l| alias(&l)) });
+    let (a, b) = (network("a", "net7", "p0", Some(100), None), network("b", "net7", "p0", Some(100), None));
+
+    // Two networks share one VLAN interface; one deleted, it stays; both deleted, it goes.
+    netwatch_pass(&provisioner, &[a.clone(), b.clone()]);
+    assert_eq!(alias_of("net7.100"), Some(Some("danm-holders:DanmNet/default/a,DanmNet/default/b".into())));
+    assert!(netwatch_pass(&provisioner, &[a.clone(), b.clone()]).is_settled());
+    netwatch_pass(&provisioner, std::slice::from_ref(&b));
+    assert_eq!(alias_of("net7.100"), Some(Some("danm-holders:DanmNet/default/b".into())));
+
+    // Deleted behind netwatcher's back: back on the next pass, on the same parent with the same id.
+    ip_cmd(&["link", "del", "net7.100"]);
+    netwatch_pass(&provisioner, std::slice::from_ref(&b));
+    let scan = run(provisioner.scan_hosts()).unwrap();
+    let [seen] = &scan.managed[..] else { panic!("{scan:?}") };
+    assert_eq!((seen.kind, seen.parent.as_deref(), seen.up), (Some(HostLinkKind::Vlan(100)), Some("p0"), true));
+
+    // The network moved to another device: the interface is made again there.
+    let moved = network("b", "net7", "p1", Some(100), None);
+    let plan = netwatch_pass(&provisioner, std::slice::from_ref(&moved));
+    assert!(matches!(&plan.actions[..], [HostAction::Recreate { .. }]), "{:?}", plan.actions);
+    let scan = run(provisioner.scan_hosts()).unwrap();
+    assert_eq!(scan.managed[0].parent.as_deref(), Some("p1"));
+
+    // Another VLAN id is another name: the old interface goes, the new one comes.
+    let renumbered = network("b", "net7", "p1", Some(101), None);
+    netwatch_pass(&provisioner, std::slice::from_ref(&renumbered));
+    assert_eq!(host_links(), ["lo", "net7.101", "p0", "p1"]);
+    netwatch_pass(&provisioner, &[]);
+    assert_eq!(host_links(), ["lo", "p0", "p1"]);
 }

@@ -269,3 +269,31 @@ pub fn ip_json(args: &[&str]) -> serde_json::Value {
     assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// `ip <args>` in the calling thread's namespace, as an operator would change things behind DANM's back.
+pub fn ip_cmd(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("running ip");
+    assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A DanmNet `default/<name>` with NetworkID `id` on `device`, with a VLAN or a VXLAN.
+pub fn network(name: &str, id: &str, device: &str, vlan: Option<i64>, vxlan: Option<i64>) -> danm_core::model::Network {
+    use danm_core::model::{Network, NetworkKind, NetworkOptions, NetworkSpec, ObjectMeta};
+    let options = NetworkOptions { host_device: device.into(), vlan, vxlan, ..NetworkOptions::default() };
+    let spec = NetworkSpec { network_id: id.into(), options, ..NetworkSpec::default() };
+    Network::new(NetworkKind::DanmNet, ObjectMeta::new(name, Some("default")), spec)
+}
+
+/// One pass of netwatcher's logic over `networks` on `provisioner`: scan, plan, apply. Panics when a step
+/// fails; returns the plan it carried out.
+pub fn netwatch_pass(
+    provisioner: &danm_netlink::NetlinkProvisioner,
+    networks: &[danm_core::model::Network],
+) -> danm_core::netwatch::HostPlan {
+    use danm_core::provision::HostInventory;
+    let scan = futures::executor::block_on(provisioner.scan_hosts()).unwrap();
+    let plan = danm_core::netwatch::plan(networks, &scan);
+    let outcomes = futures::executor::block_on(danm_core::netwatch::apply(&plan, provisioner));
+    assert_eq!(danm_core::netwatch::failure_summary(&outcomes), None);
+    plan
+}
