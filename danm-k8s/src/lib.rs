@@ -30,6 +30,7 @@
 pub mod crd;
 pub mod runtime;
 pub mod store;
+pub mod svcwatcher;
 
 pub use crd::{
     ClusterNetwork, ConversionError, DanmEp, DanmIpamBlock, DanmIpamCursor, DanmNet, NetworkResource, TenantConfig,

@@ -145,6 +145,11 @@ impl ServiceIndex {
         self.pods.keys().map(|(ns, name)| (ns.as_str(), name.as_str()))
     }
 
+    /// The Service `key` as last applied.
+    pub fn service(&self, key: &ServiceKey) -> Option<&ServiceRecord> {
+        self.services.get(&(key.namespace.clone(), key.name.clone())).map(|s| &s.record)
+    }
+
     fn pod(&self, namespace: &str, name: &str) -> Option<&PodRecord> {
         self.pods.get(&(namespace.to_owned(), name.to_owned()))
     }

@@ -59,6 +59,11 @@ impl Leadership {
         Some(*self.rx.borrow_and_update())
     }
 
+    /// A leadership that follows `rx`: for a caller that runs its own election, and for tests.
+    pub fn from_receiver(rx: watch::Receiver<bool>) -> Self {
+        Self { rx, _fixed: None }
+    }
+
     /// A leadership that is always held: for a single replica without election, and for tests.
     pub fn always() -> Self {
         let (tx, rx) = watch::channel(true);

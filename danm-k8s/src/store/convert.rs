@@ -83,6 +83,17 @@ fn index_labels(ep: &DanmEp) -> Vec<(String, String)> {
     out
 }
 
+/// A DanmEp custom resource as the model's DanmEp, without the look-up labels this store adds.
+pub(crate) fn endpoint_from_crd(ep: crd::DanmEp) -> DanmEp {
+    let mut ep: DanmEp = ep.into();
+    for (k, v) in index_labels(&ep) {
+        if ep.metadata.labels.get(&k) == Some(&v) {
+            ep.metadata.labels.remove(&k);
+        }
+    }
+    ep
+}
+
 /// The kind, namespace and object name `key` is stored under.
 pub(super) fn locate(key: &ObjectKey) -> (Kind, Option<String>, String) {
     match key {
@@ -167,15 +178,7 @@ pub(super) fn from_dynamic(kind: Kind, object: DynamicObject) -> Result<Versione
         Kind::TenantConfig => {
             Object::TenantConfig(serde_json::from_value::<crd::TenantConfig>(value).map_err(decode)?.into())
         }
-        Kind::Endpoint => {
-            let mut ep: DanmEp = serde_json::from_value::<crd::DanmEp>(value).map_err(decode)?.into();
-            for (k, v) in index_labels(&ep) {
-                if ep.metadata.labels.get(&k) == Some(&v) {
-                    ep.metadata.labels.remove(&k);
-                }
-            }
-            Object::Endpoint(ep)
-        }
+        Kind::Endpoint => Object::Endpoint(endpoint_from_crd(serde_json::from_value(value).map_err(decode)?)),
         Kind::Block => {
             let (key, block) =
                 serde_json::from_value::<DanmIpamBlock>(value).map_err(decode)?.into_block().map_err(converted)?;

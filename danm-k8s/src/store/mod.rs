@@ -22,6 +22,7 @@ use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams
 use kube::discovery::ApiResource;
 
 use crate::crd::ipam::names::pool_selector;
+pub(crate) use convert::endpoint_from_crd;
 use convert::{Kind, from_dynamic, to_dynamic};
 
 /// A [`Datastore`] on a Kubernetes API server.

@@ -1,0 +1,413 @@
+//! svcwatcher against the stateful fake API server: upstream DANM's multi-domain service discovery demo
+//! (networks external, internal and management; the load balancer, internal processor and external
+//! client pods; three Services) yields exactly the right Endpoints and EndpointSlices, which then follow
+//! a DanmEp deletion (the pod's CNI DEL), a pod label change, a readiness change, a Service change and
+//! a Service deletion. Also: a replica that does not lead writes nothing, and Endpoints svcwatcher did
+//! not write are left alone.
+
+use std::time::Duration;
+
+use danm_k8s::runtime::{Leadership, Telemetry};
+use danm_k8s::svcwatcher::{Config, Context, SvcWatcher, watch_changes};
+use danm_k8s::testing::FakeApiServer;
+use k8s_openapi::api::core::v1::{Endpoints, Pod};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+fn pod(ns: &str, name: &str, app: &str, ready: bool) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": ns, "labels": {"app": app}},
+        "spec": {"nodeName": "node-1", "hostname": name, "containers": [{"name": "c", "image": "i"}]},
+        "status": {"conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}
+    })
+}
+
+fn danm_ep(
+    ns: &str,
+    pod: &str,
+    uid: &str,
+    app: &str,
+    api_type: &str,
+    net: &str,
+    iface: &str,
+    v4: &str,
+    v6: &str,
+) -> Value {
+    json!({
+        "apiVersion": "danm.k8s.io/v1", "kind": "DanmEp",
+        "metadata": {"name": format!("{pod}-{iface}"), "namespace": ns, "labels": {"app": app}},
+        "spec": {
+            "NetworkName": net, "NetworkType": "macvlan", "EndpointID": format!("{pod}-{iface}"),
+            "Interface": {"Name": iface, "Address": v4, "AddressIPv6": v6, "MacAddress": "02:00:00:00:00:01"},
+            "Host": "node-1", "Pod": pod, "PodUID": uid, "apiType": api_type
+        }
+    })
+}
+
+fn service(name: &str, selector: &str, network_key: &str, network: &str, port: (&str, i32, &str)) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": name, "namespace": "vnf", "annotations": {
+            "danm.k8s.io/selector": selector, network_key: network}},
+        "spec": {"clusterIP": "None", "ports": [{"name": port.0, "port": port.1, "protocol": port.2}]}
+    })
+}
+
+/// The demo: what `danm` ADD leaves behind for the three pods, and the three Services.
+/// Returns the pods' UIDs (the API server assigns them), in the order load balancer, internal
+/// processor, external client.
+async fn seed_demo(server: &FakeApiServer) -> [String; 3] {
+    let mut uids = Vec::new();
+    for p in [
+        pod("vnf", "loadbalancer", "loadbalancer", true),
+        pod("vnf", "internal-processor", "internal-processor", true),
+        pod("client", "external-client", "external-client", true),
+    ] {
+        let stored = server.seed(&p);
+        uids.push(stored["metadata"]["uid"].as_str().unwrap().to_owned());
+        // Status is a subresource: the kubelet writes it apart.
+        let (ns, name) = (p["metadata"]["namespace"].as_str().unwrap(), p["metadata"]["name"].as_str().unwrap());
+        Api::<Pod>::namespaced(server.client(), ns)
+            .patch_status(name, &PatchParams::default(), &Patch::Merge(json!({"status": p["status"]})))
+            .await
+            .unwrap();
+    }
+    let [uid_lb, uid_proc, uid_client] = [&uids[0], &uids[1], &uids[2]];
+    for ep in [
+        danm_ep(
+            "vnf",
+            "loadbalancer",
+            uid_lb,
+            "loadbalancer",
+            "ClusterNetwork",
+            "external",
+            "eth0",
+            "10.100.0.2/24",
+            "fd00:100::2/64",
+        ),
+        danm_ep("vnf", "loadbalancer", uid_lb, "loadbalancer", "DanmNet", "internal", "eth1", "10.200.0.2/24", ""),
+        danm_ep(
+            "vnf",
+            "loadbalancer",
+            uid_lb,
+            "loadbalancer",
+            "ClusterNetwork",
+            "management",
+            "eth2",
+            "10.250.0.2/24",
+            "",
+        ),
+        danm_ep(
+            "vnf",
+            "internal-processor",
+            uid_proc,
+            "internal-processor",
+            "DanmNet",
+            "internal",
+            "eth0",
+            "10.200.0.3/24",
+            "",
+        ),
+        danm_ep(
+            "vnf",
+            "internal-processor",
+            uid_proc,
+            "internal-processor",
+            "ClusterNetwork",
+            "management",
+            "eth1",
+            "10.250.0.3/24",
+            "",
+        ),
+        danm_ep(
+            "client",
+            "external-client",
+            uid_client,
+            "external-client",
+            "ClusterNetwork",
+            "external",
+            "eth0",
+            "10.100.0.3/24",
+            "",
+        ),
+    ] {
+        server.seed(&ep);
+    }
+    for s in [
+        service(
+            "vnf-internal-processor",
+            r#"{"app": "internal-processor"}"#,
+            "danm.k8s.io/network",
+            "internal",
+            ("work", 9000, "TCP"),
+        ),
+        service(
+            "vnf-internal-lb",
+            r#"{"app": "loadbalancer"}"#,
+            "danm.k8s.io/network",
+            "internal",
+            ("results", 9001, "TCP"),
+        ),
+        service(
+            "vnf-external-svc",
+            r#"{"app": "loadbalancer"}"#,
+            "danm.k8s.io/clusterNetwork",
+            "external",
+            ("diameter", 3868, "SCTP"),
+        ),
+    ] {
+        server.seed(&s);
+    }
+    [uids[0].clone(), uids[1].clone(), uids[2].clone()]
+}
+
+struct Running {
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(Duration::from_secs(10), self.task).await.expect("svcwatcher stops").unwrap();
+    }
+}
+
+fn start(server: &FakeApiServer, leadership: Leadership) -> (Running, std::sync::Arc<Telemetry>) {
+    let telemetry = Telemetry::new("svcwatcher");
+    let ctx = Context::new(server.client(), Config::default(), leadership, &telemetry);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let watcher = SvcWatcher::new(ctx);
+    let changes = watch_changes(server.client());
+    let task = tokio::spawn(watcher.run(changes, async {
+        let _ = stopped.await;
+    }));
+    (Running { stop: Some(stop), task }, telemetry)
+}
+
+/// The ready and not-ready addresses of the Endpoints `vnf/name`, as `ip@pod`.
+fn published(server: &FakeApiServer, name: &str) -> Option<(Vec<String>, Vec<String>)> {
+    let ep: Endpoints = server.object("vnf", name)?;
+    let list = |a: Option<&Vec<k8s_openapi::api::core::v1::EndpointAddress>>| {
+        let mut v: Vec<String> = a
+            .into_iter()
+            .flatten()
+            .map(|a| format!("{}@{}", a.ip, a.target_ref.as_ref().and_then(|t| t.name.clone()).unwrap_or_default()))
+            .collect();
+        v.sort();
+        v
+    };
+    let subset = ep.subsets.as_ref().and_then(|s| s.first());
+    Some((list(subset.and_then(|s| s.addresses.as_ref())), list(subset.and_then(|s| s.not_ready_addresses.as_ref()))))
+}
+
+async fn eventually<T: PartialEq + std::fmt::Debug>(what: &str, want: T, mut probe: impl FnMut() -> T) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = probe();
+        if got == want {
+            return;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("{what}: got {got:?}, want {want:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn slice_ips(server: &FakeApiServer, name: &str) -> Option<Vec<(String, bool)>> {
+    let slice: EndpointSlice = server.object("vnf", name)?;
+    Some(
+        slice
+            .endpoints
+            .iter()
+            .map(|e| (e.addresses.join(","), e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(false)))
+            .collect(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upstream_demo_publishes_exactly_the_right_endpoints_and_follows_changes() {
+    let server = FakeApiServer::with_danm_kinds();
+    let [uid_lb, _, _] = seed_demo(&server).await;
+    let (running, telemetry) = start(&server, Leadership::always());
+
+    // Each Service publishes its pods' addresses on its own network, never management's.
+    eventually("internal-processor", Some((strings(&["10.200.0.3@internal-processor"]), vec![])), || {
+        published(&server, "vnf-internal-processor")
+    })
+    .await;
+    eventually("internal-lb", Some((strings(&["10.200.0.2@loadbalancer"]), vec![])), || {
+        published(&server, "vnf-internal-lb")
+    })
+    .await;
+    eventually(
+        "external-svc: both families of the load balancer, not the client in another namespace",
+        Some((strings(&["10.100.0.2@loadbalancer", "fd00:100::2@loadbalancer"]), vec![])),
+        || published(&server, "vnf-external-svc"),
+    )
+    .await;
+
+    // The Endpoints carry what DNS and kube-proxy need, and the Service's annotations and ports.
+    let ep: Endpoints = server.object("vnf", "vnf-external-svc").unwrap();
+    let subset = &ep.subsets.as_ref().unwrap()[0];
+    let first = &subset.addresses.as_ref().unwrap()[0];
+    assert_eq!(first.node_name.as_deref(), Some("node-1"));
+    assert_eq!(first.hostname.as_deref(), Some("loadbalancer"));
+    let target = first.target_ref.as_ref().unwrap();
+    assert_eq!((target.kind.as_deref(), target.uid.as_deref()), (Some("Pod"), Some(uid_lb.as_str())));
+    let port = &subset.ports.as_ref().unwrap()[0];
+    assert_eq!((port.name.as_deref(), port.port, port.protocol.as_deref()), (Some("diameter"), 3868, Some("SCTP")));
+    let labels = ep.metadata.labels.unwrap();
+    assert_eq!(labels.get("endpointslice.kubernetes.io/skip-mirror").map(String::as_str), Some("true"));
+    assert_eq!(
+        ep.metadata.annotations.unwrap().get("danm.k8s.io/clusterNetwork").map(String::as_str),
+        Some("external")
+    );
+    let owner = &ep.metadata.owner_references.unwrap()[0];
+    assert_eq!((owner.kind.as_str(), owner.name.as_str()), ("Service", "vnf-external-svc"));
+
+    // One EndpointSlice per family.
+    assert_eq!(slice_ips(&server, "vnf-external-svc-danm-ipv4"), Some(vec![("10.100.0.2".into(), true)]));
+    assert_eq!(slice_ips(&server, "vnf-external-svc-danm-ipv6"), Some(vec![("fd00:100::2".into(), true)]));
+    assert_eq!(slice_ips(&server, "vnf-internal-lb-danm-ipv6"), None, "no IPv6 address, no IPv6 slice");
+    let slice: EndpointSlice = server.object("vnf", "vnf-external-svc-danm-ipv6").unwrap();
+    assert_eq!(slice.address_type, "IPv6");
+    let slice_labels = slice.metadata.labels.unwrap();
+    assert_eq!(slice_labels.get("kubernetes.io/service-name").map(String::as_str), Some("vnf-external-svc"));
+    assert_eq!(
+        slice_labels.get("endpointslice.kubernetes.io/managed-by").map(String::as_str),
+        Some("svcwatcher.danm.k8s.io")
+    );
+    assert_eq!(slice.endpoints[0].target_ref.as_ref().and_then(|t| t.uid.as_deref()), Some(uid_lb.as_str()));
+
+    let pods: Api<Pod> = Api::namespaced(server.client(), "vnf");
+    let patch = |v: Value| Patch::Merge(v);
+
+    // Readiness: the load balancer becomes not ready, its addresses move to notReadyAddresses.
+    pods.patch_status(
+        "loadbalancer",
+        &PatchParams::default(),
+        &patch(json!({"status": {"conditions": [{"type": "Ready", "status": "False"}]}})),
+    )
+    .await
+    .unwrap();
+    eventually("lb not ready", Some((vec![], strings(&["10.200.0.2@loadbalancer"]))), || {
+        published(&server, "vnf-internal-lb")
+    })
+    .await;
+    eventually("slice not ready", Some(vec![("10.100.0.2".into(), false)]), || {
+        slice_ips(&server, "vnf-external-svc-danm-ipv4")
+    })
+    .await;
+    pods.patch_status(
+        "loadbalancer",
+        &PatchParams::default(),
+        &patch(json!({"status": {"conditions": [{"type": "Ready", "status": "True"}]}})),
+    )
+    .await
+    .unwrap();
+
+    // A label change: the internal processor is relabelled as a load balancer and joins vnf-internal-lb.
+    pods.patch(
+        "internal-processor",
+        &PatchParams::default(),
+        &patch(json!({"metadata": {"labels": {"app": "loadbalancer"}}})),
+    )
+    .await
+    .unwrap();
+    eventually(
+        "relabelled into internal-lb",
+        Some((strings(&["10.200.0.2@loadbalancer", "10.200.0.3@internal-processor"]), vec![])),
+        || published(&server, "vnf-internal-lb"),
+    )
+    .await;
+    eventually("relabelled out of internal-processor", Some((vec![], vec![])), || {
+        published(&server, "vnf-internal-processor")
+    })
+    .await;
+    assert_eq!(slice_ips(&server, "vnf-internal-processor-danm-ipv4"), None, "an empty family has no slice");
+
+    // The pod goes: the CNI DEL deletes its DanmEps, and its address leaves the Endpoints.
+    let eps: Api<danm_k8s::DanmEp> = Api::namespaced(server.client(), "vnf");
+    eps.delete("internal-processor-eth0", &DeleteParams::default()).await.unwrap();
+    eventually("DanmEp deleted", Some((strings(&["10.200.0.2@loadbalancer"]), vec![])), || {
+        published(&server, "vnf-internal-lb")
+    })
+    .await;
+
+    // A Service change: vnf-internal-lb now publishes the management network instead.
+    let services: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(server.client(), "vnf");
+    services
+        .patch(
+            "vnf-internal-lb",
+            &PatchParams::default(),
+            &patch(json!({"metadata": {"annotations": {
+                "danm.k8s.io/network": null, "danm.k8s.io/clusterNetwork": "management"}}})),
+        )
+        .await
+        .unwrap();
+    eventually(
+        "service moved to management",
+        Some((strings(&["10.250.0.2@loadbalancer", "10.250.0.3@internal-processor"]), vec![])),
+        || published(&server, "vnf-internal-lb"),
+    )
+    .await;
+
+    // The Service goes: its Endpoints and slices go with it.
+    services.delete("vnf-external-svc", &DeleteParams::default()).await.unwrap();
+    eventually("service deleted", None, || published(&server, "vnf-external-svc")).await;
+    eventually("slices deleted", (None, None), || {
+        (slice_ips(&server, "vnf-external-svc-danm-ipv4"), slice_ips(&server, "vnf-external-svc-danm-ipv6"))
+    })
+    .await;
+
+    let metrics = telemetry.encode();
+    assert!(metrics.contains("danm_svcwatcher_writes_total"), "{metrics}");
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_writes_nothing_and_foreign_endpoints_are_left_alone() {
+    let server = FakeApiServer::with_danm_kinds();
+    seed_demo(&server).await;
+    // Endpoints of vnf-internal-lb written by someone else.
+    let foreign = json!({
+        "apiVersion": "v1", "kind": "Endpoints",
+        "metadata": {"name": "vnf-internal-lb", "namespace": "vnf"},
+        "subsets": [{"addresses": [{"ip": "192.0.2.1"}]}]
+    });
+    server.seed(&foreign);
+
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let leadership = follower(rx);
+    let (running, _) = start(&server, leadership);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(published(&server, "vnf-internal-processor"), None, "a follower writes nothing");
+
+    tx.send(true).unwrap();
+    eventually("the new leader publishes", Some((strings(&["10.200.0.3@internal-processor"]), vec![])), || {
+        published(&server, "vnf-internal-processor")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        published(&server, "vnf-internal-lb"),
+        Some((strings(&["192.0.2.1@"]), vec![])),
+        "Endpoints svcwatcher did not write are not replaced"
+    );
+    running.stop().await;
+    drop(tx);
+}
+
+/// A leadership driven by the test.
+fn follower(rx: tokio::sync::watch::Receiver<bool>) -> Leadership {
+    Leadership::from_receiver(rx)
+}
