@@ -30,6 +30,7 @@
 pub mod crd;
 pub mod runtime;
 pub mod store;
+pub mod webhook;
 pub mod svcwatcher;
 
 pub use crd::{
