@@ -15,6 +15,10 @@
 //! code, DanmEps found by label selector, IPAM state in its own objects. It passes the same conformance
 //! suite as the in-memory and SQLite stores, against the fake API server.
 //!
+//! [`netwatcher`] is the per-node controller (a DaemonSet) that keeps the node's VLAN and VXLAN host
+//! interfaces in line with all networks, through danm-core's plan and any provisioner, and reports each
+//! network's state on the node as Events.
+//!
 //! What it will also hold, and does not yet: building a client from a kubeconfig for the `danm` plugin
 //! and danmctl, and the controllers (netwatcher, svcwatcher, the admission webhook and the cleaner).
 //!
@@ -28,6 +32,7 @@
 //! feature of it: a binary does (danm-cli picks `v1_33`), and so do this crate's tests.
 
 pub mod crd;
+pub mod netwatcher;
 pub mod runtime;
 pub mod store;
 pub mod webhook;

@@ -1,0 +1,246 @@
+//! One reconciliation of the node: networks from the caches, the node from the provisioner, danm-core's
+//! plan carried out, Events for what changed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use danm_core::model::{Network, NetworkKey};
+use danm_core::netwatch::{self, HostPlan, Placement};
+use danm_core::provision::{HostInventory, InterfaceProvisioner, ProvisionError};
+use k8s_openapi::api::core::v1::{Node, ObjectReference};
+use kube::api::{Api, ListParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::Store;
+use kube::{Client, Resource};
+use tokio::sync::Mutex;
+
+use super::Config;
+use super::events::Published;
+use super::metrics::Metrics;
+use crate::runtime::{ReconcileMetrics, Telemetry};
+use crate::{ClusterNetwork, DanmNet, TenantNetwork};
+
+/// How long a reconciliation waits for the network caches' first full list before it tries again.
+const CACHE_WAIT: Duration = Duration::from_secs(5);
+
+/// Why a reconciliation failed; [`error_policy`] retries it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The network caches have not had their first full list yet (the CRDs may be missing).
+    #[error("the network caches are not filled yet")]
+    CachesNotReady,
+    /// Reading the node's host interfaces failed.
+    #[error("reading the node's host interfaces failed")]
+    Scan(#[source] ProvisionError),
+    /// The fresh read of the networks that confirms a destructive plan failed.
+    #[error("listing {kind} objects failed")]
+    List {
+        /// The kind.
+        kind: &'static str,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
+    /// Some steps of the plan failed.
+    #[error("{0}")]
+    Steps(String),
+}
+
+/// The caches of the three network kinds the controller keeps (reflector stores).
+#[derive(Debug, Clone)]
+pub struct NetworkCaches {
+    /// DanmNets.
+    pub danmnets: Store<DanmNet>,
+    /// TenantNetworks.
+    pub tenantnetworks: Store<TenantNetwork>,
+    /// ClusterNetworks.
+    pub clusternetworks: Store<ClusterNetwork>,
+}
+
+/// Networks with the references their Events go to.
+type Networks = (Vec<Network>, BTreeMap<NetworkKey, ObjectReference>);
+
+fn collect<K>(objects: impl IntoIterator<Item = K>, networks: &mut Networks)
+where
+    K: Resource<DynamicType = ()> + Into<Network> + Clone,
+{
+    for object in objects {
+        let reference = object.object_ref(&());
+        let network: Network = object.into();
+        networks.1.insert(network.key(), reference);
+        networks.0.push(network);
+    }
+}
+
+impl NetworkCaches {
+    /// Waits (up to `wait`) until every cache has had its first full list.
+    async fn ready(&self, wait: Duration) -> bool {
+        let all = async {
+            self.danmnets.wait_until_ready().await.is_ok()
+                && self.tenantnetworks.wait_until_ready().await.is_ok()
+                && self.clusternetworks.wait_until_ready().await.is_ok()
+        };
+        tokio::time::timeout(wait, all).await.unwrap_or(false)
+    }
+
+    fn networks(&self) -> Networks {
+        let mut networks = (Vec::new(), BTreeMap::new());
+        collect(self.danmnets.state().iter().map(|o| DanmNet::clone(o)), &mut networks);
+        collect(self.tenantnetworks.state().iter().map(|o| TenantNetwork::clone(o)), &mut networks);
+        collect(self.clusternetworks.state().iter().map(|o| ClusterNetwork::clone(o)), &mut networks);
+        networks
+    }
+}
+
+/// Every network, read from the API server now (a consistent read, not a cache).
+async fn list_fresh(client: &Client) -> Result<Networks, Error> {
+    let params = ListParams::default();
+    let list_err = |kind| move |source| Error::List { kind, source };
+    let mut networks = (Vec::new(), BTreeMap::new());
+    let danmnets = Api::<DanmNet>::all(client.clone()).list(&params).await.map_err(list_err("DanmNet"))?;
+    collect(danmnets, &mut networks);
+    let tenant = Api::<TenantNetwork>::all(client.clone()).list(&params).await.map_err(list_err("TenantNetwork"))?;
+    collect(tenant, &mut networks);
+    let cluster = Api::<ClusterNetwork>::all(client.clone()).list(&params).await.map_err(list_err("ClusterNetwork"))?;
+    collect(cluster, &mut networks);
+    Ok(networks)
+}
+
+/// What a reconciliation needs: the API client, the provisioner of this node, the network caches, and
+/// the controller's state (what was reported, how many passes failed in a row).
+pub struct Context<P> {
+    client: Client,
+    provisioner: P,
+    config: Config,
+    caches: NetworkCaches,
+    recorder: Recorder,
+    published: Mutex<Published>,
+    failures: AtomicU32,
+    metrics: Metrics,
+    reconciles: Option<ReconcileMetrics>,
+}
+
+impl<P> std::fmt::Debug for Context<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl<P> Context<P>
+where
+    P: InterfaceProvisioner + HostInventory,
+{
+    /// A context for the node `config.node_name`, with metrics registered in `telemetry` when given.
+    pub fn new(
+        client: Client,
+        provisioner: P,
+        config: Config,
+        caches: NetworkCaches,
+        telemetry: Option<&Telemetry>,
+    ) -> Self {
+        let reporter = Reporter { controller: super::CONTROLLER.to_owned(), instance: Some(config.node_name.clone()) };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            provisioner,
+            caches,
+            published: Mutex::new(Published::default()),
+            failures: AtomicU32::new(0),
+            metrics: Metrics::new(telemetry),
+            reconciles: telemetry.map(|t| t.reconcile_metrics(super::CONTROLLER)),
+            config,
+        }
+    }
+
+    /// The provisioner.
+    pub fn provisioner(&self) -> &P {
+        &self.provisioner
+    }
+}
+
+/// Reconciles this node's host interfaces with all networks: waits for the caches, scans the node,
+/// plans, confirms a destructive plan against a fresh read of the networks (a network the CNI just
+/// recorded may not be in the cache yet), carries the plan out, publishes what changed as Events and
+/// asks to run again after the resync period (sooner, through [`error_policy`], when something failed).
+///
+/// The object reconciled is the Node; any change to any network triggers it too.
+pub async fn reconcile<P>(node: Arc<Node>, ctx: Arc<Context<P>>) -> Result<Action, Error>
+where
+    P: InterfaceProvisioner + HostInventory,
+{
+    let started = Instant::now();
+    let result = pass(&ctx).await;
+    if let Some(metrics) = &ctx.reconciles {
+        metrics.observe(started, result.is_ok());
+    }
+    if result.is_ok() {
+        ctx.failures.store(0, Ordering::Relaxed);
+        tracing::debug!(node = node.metadata.name.as_deref().unwrap_or_default(), "host interfaces reconciled");
+    }
+    result.map(|()| Action::requeue(ctx.config.resync))
+}
+
+async fn pass<P>(ctx: &Context<P>) -> Result<(), Error>
+where
+    P: InterfaceProvisioner + HostInventory,
+{
+    if !ctx.caches.ready(CACHE_WAIT).await {
+        return Err(Error::CachesNotReady);
+    }
+    let scan = ctx.provisioner.scan_hosts().await.map_err(Error::Scan)?;
+    let (mut networks, mut refs) = ctx.caches.networks();
+    let mut plan = netwatch::plan(&networks, &scan);
+    if plan.is_destructive() {
+        (networks, refs) = list_fresh(&ctx.client).await?;
+        plan = netwatch::plan(&networks, &scan);
+    }
+    let outcomes = netwatch::apply(&plan, &ctx.provisioner).await;
+    for outcome in &outcomes {
+        match &outcome.result {
+            Ok(()) => tracing::info!(step = %outcome.action, "host interface step done"),
+            Err(e) => tracing::warn!(step = %outcome.action, error = %error_chain(e), "host interface step failed"),
+        }
+    }
+    let reports = netwatch::report(&plan, &outcomes);
+    for (key, report) in reports.iter().filter(|(_, r)| r.is_problem()) {
+        tracing::debug!(network = %key, report = ?report, "network needs attention");
+    }
+    ctx.metrics.record(&outcomes, reports.values(), interfaces_needed(&plan));
+    ctx.published.lock().await.publish(&ctx.recorder, &ctx.config.node_name, &reports, &refs).await;
+    match netwatch::failure_summary(&outcomes) {
+        Some(summary) => Err(Error::Steps(summary)),
+        None => Ok(()),
+    }
+}
+
+fn interfaces_needed(plan: &HostPlan) -> usize {
+    let names: std::collections::BTreeSet<&String> = plan
+        .placements
+        .values()
+        .filter_map(|p| if let Placement::Interface(name) = p { Some(name) } else { None })
+        .collect();
+    names.len()
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// After a failed reconciliation: logs it and retries after [`Config::retry`], doubled with every
+/// failure in a row, up to the resync period.
+pub fn error_policy<P>(_node: Arc<Node>, error: &Error, ctx: Arc<Context<P>>) -> Action {
+    let failures = ctx.failures.fetch_add(1, Ordering::Relaxed).min(16);
+    let delay = ctx.config.retry.saturating_mul(1 << failures).min(ctx.config.resync);
+    tracing::warn!(error = %error_chain(error), retry_in = ?delay, "reconciling host interfaces failed");
+    Action::requeue(delay)
+}
