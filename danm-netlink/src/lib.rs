@@ -47,8 +47,9 @@
 //!
 //! # What this crate is not
 //! It does no IPAM, naming or planning (danm-core decides what to create), does not delegate to CNI
-//! plugins, and only runs on Linux with `CAP_NET_ADMIN` (and `CAP_SYS_ADMIN` for `setns`). IPVLAN needs
-//! a kernel with `CONFIG_IPVLAN`, VLANs one with `CONFIG_VLAN_8021Q`; without them creation fails with
+//! plugins, and only runs on Linux with `CAP_NET_ADMIN` (and `CAP_SYS_ADMIN` for `setns` into another
+//! namespace: host interface work in the process's own namespace, netwatcher's, needs none). IPVLAN
+//! needs a kernel with `CONFIG_IPVLAN`, VLANs one with `CONFIG_VLAN_8021Q`; without them creation fails with
 //! [`ProvisionError::Unsupported`](danm_core::provision::ProvisionError::Unsupported).
 
 mod error;

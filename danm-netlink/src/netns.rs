@@ -53,8 +53,23 @@ impl Netns {
         self.file.as_raw_fd()
     }
 
+    /// Moves the calling thread into this namespace. A thread already there stays without `setns(2)`,
+    /// so work in the process's own namespace (netwatcher's host interfaces) needs `CAP_NET_ADMIN` only,
+    /// not `CAP_SYS_ADMIN`.
     fn enter(&self) -> Result<(), Errno> {
+        if self.is_current() {
+            return Ok(());
+        }
         setns(self.file.as_fd(), CloneFlags::CLONE_NEWNET)
+    }
+
+    /// Whether the calling thread is in this namespace (same device and inode of the nsfs file).
+    fn is_current(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (self.file.metadata(), std::fs::metadata("/proc/thread-self/ns/net")) {
+            (Ok(ours), Ok(current)) => ours.dev() == current.dev() && ours.ino() == current.ino(),
+            _ => false,
+        }
     }
 }
 
