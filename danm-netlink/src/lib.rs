@@ -18,6 +18,9 @@
 //!   (`IFLA_IFALIAS`, see `ip link show`): the record lives and dies with the interface and survives
 //!   restarts, but holds at most 255 bytes, so long holder names are stored hashed and at least 13
 //!   holders fit. Interfaces whose alias is not DANM's are used as they are and never removed.
+//!   With [`NetlinkProvisioner::with_node_lock`] (the `danm` plugin and netwatcher both use
+//!   [`NODE_LOCK_PATH`]), changes to those records also take a node-wide `flock(2)`, so several
+//!   processes on one node never lose each other's updates.
 //!   [`HostInventory`](danm_core::provision::HostInventory) reads the host namespace back (every
 //!   interface name, and each DANM-managed interface's kind, id, parent, holders, state and MTU, so
 //!   netwatcher sees drift) and removes a managed interface whatever its holders.
@@ -56,9 +59,11 @@ mod error;
 mod holders;
 mod host;
 mod links;
+mod lock;
 mod netns;
 mod pod;
 mod provisioner;
 mod sysctl;
 
+pub use lock::NODE_LOCK_PATH;
 pub use provisioner::NetlinkProvisioner;

@@ -1,6 +1,6 @@
 //! [`NetlinkProvisioner`]: danm-core's [`InterfaceProvisioner`] on the running kernel.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use danm_core::provision::{
@@ -9,6 +9,7 @@ use danm_core::provision::{
 };
 use futures::lock::Mutex;
 
+use crate::lock::NodeLock;
 use crate::netns::{self, Netns};
 use crate::{host, pod};
 
@@ -20,12 +21,13 @@ use crate::{host, pod};
 /// can be called from any executor and from any thread.
 ///
 /// Host interfaces are reference counted by holder in their alias. Updates of that record are
-/// serialised within one provisioner; run one provisioner per node for host interfaces (DANM's
-/// netwatcher), since two processes updating the same interface's holders at once could lose one.
+/// serialised within one provisioner, and across processes when every one of them is given the same
+/// node lock ([`with_node_lock`](Self::with_node_lock)).
 #[derive(Debug)]
 pub struct NetlinkProvisioner {
     host: Netns,
     host_lock: Mutex<()>,
+    node_lock: Option<PathBuf>,
 }
 
 impl NetlinkProvisioner {
@@ -44,7 +46,17 @@ impl NetlinkProvisioner {
     }
 
     fn with_netns(host: Netns) -> Self {
-        Self { host, host_lock: Mutex::new(()) }
+        Self { host, host_lock: Mutex::new(()), node_lock: None }
+    }
+
+    /// Also takes an exclusive `flock(2)` on the file at `path` (created if missing) around every change
+    /// to a host interface, so that all processes of a node that use the same path (the `danm` plugin
+    /// and netwatcher use [`NODE_LOCK_PATH`](crate::NODE_LOCK_PATH)) update holder records one at a
+    /// time. Best effort: where the file cannot be created or locked, changes are ordered within this
+    /// provisioner only.
+    pub fn with_node_lock(mut self, path: impl Into<PathBuf>) -> Self {
+        self.node_lock = Some(path.into());
+        self
     }
 }
 
@@ -77,14 +89,22 @@ impl InterfaceProvisioner for NetlinkProvisioner {
 
     async fn ensure_host(&self, host_iface: &HostInterface, holder: &str) -> Result<(), ProvisionError> {
         let _serial = self.host_lock.lock().await;
-        let (want, holder) = (host_iface.clone(), holder.to_owned());
-        netns::in_netns(&self.host, move |host| host::ensure(host, want, holder)).await
+        let (want, holder, lock) = (host_iface.clone(), holder.to_owned(), self.node_lock.clone());
+        netns::in_netns(&self.host, move |host| async move {
+            let _node = NodeLock::take(lock.as_deref());
+            host::ensure(host, want, holder).await
+        })
+        .await
     }
 
     async fn release_host(&self, name: &str, holder: &str) -> Result<bool, ProvisionError> {
         let _serial = self.host_lock.lock().await;
-        let (name, holder) = (name.to_owned(), holder.to_owned());
-        netns::in_netns(&self.host, move |host| host::release(host, name, holder)).await
+        let (name, holder, lock) = (name.to_owned(), holder.to_owned(), self.node_lock.clone());
+        netns::in_netns(&self.host, move |host| async move {
+            let _node = NodeLock::take(lock.as_deref());
+            host::release(host, name, holder).await
+        })
+        .await
     }
 }
 
@@ -97,7 +117,11 @@ impl HostInventory for NetlinkProvisioner {
 
     async fn remove_host(&self, name: &str) -> Result<bool, ProvisionError> {
         let _serial = self.host_lock.lock().await;
-        let name = name.to_owned();
-        netns::in_netns(&self.host, move |host| host::remove(host, name)).await
+        let (name, lock) = (name.to_owned(), self.node_lock.clone());
+        netns::in_netns(&self.host, move |host| async move {
+            let _node = NodeLock::take(lock.as_deref());
+            host::remove(host, name).await
+        })
+        .await
     }
 }

@@ -491,3 +491,28 @@ fn remove_host_takes_only_danm_interfaces() {
     assert!(!run(provisioner.remove_host("not a valid name")).unwrap());
     assert_eq!(host_links(), ["lo", "p0", "p1", "vx_theirs"]);
 }
+
+#[test]
+fn holders_recorded_at_once_by_two_provisioners_sharing_the_node_lock_are_all_kept() {
+    let Some(first) = host("holders_recorded_at_once_by_two_provisioners_sharing_the_node_lock_are_all_kept") else {
+        return;
+    };
+    block_on(async { add_address(&connect(), "p0", "10.35.0.1/24").await });
+    let dir = std::env::temp_dir().join(format!("danm-node-lock-{}", std::process::id()));
+    let lock = dir.join("host-interfaces.lock");
+    // Two provisioners stand for two processes (the danm plugin and netwatcher): each orders only its
+    // own calls, and the node lock orders theirs.
+    let first = first.with_node_lock(&lock);
+    let second = NetlinkProvisioner::new().unwrap().with_node_lock(&lock);
+    let want = vxlan("vx_busy", "p0", 31);
+    std::thread::scope(|s| {
+        for i in 0..12 {
+            let (p, want) = (if i % 2 == 0 { &first } else { &second }, &want);
+            s.spawn(move || run(p.ensure_host(want, &format!("DanmNet/default/n{i}"))).unwrap());
+        }
+    });
+    let alias = host_alias("vx_busy").unwrap();
+    let recorded = alias.strip_prefix("danm-holders:").unwrap().split(',').count();
+    assert_eq!(recorded, 12, "{alias}");
+    let _ = std::fs::remove_dir_all(dir);
+}
