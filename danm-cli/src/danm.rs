@@ -129,9 +129,14 @@ impl Danm {
         let provisioner = if self.dry_run {
             AnyProvisioner::DryRun(NoopProvisioner)
         } else {
-            AnyProvisioner::Netlink(NetlinkProvisioner::new().map_err(|e| {
-                CniError::new(ErrorCode::IO_FAILURE, format!("the netlink provisioner cannot start: {e}"))
-            })?)
+            // The node lock orders this plugin's host interface records with netwatcher's.
+            AnyProvisioner::Netlink(
+                NetlinkProvisioner::new()
+                    .map_err(|e| {
+                        CniError::new(ErrorCode::IO_FAILURE, format!("the netlink provisioner cannot start: {e}"))
+                    })?
+                    .with_node_lock(danm_netlink::NODE_LOCK_PATH),
+            )
         };
         let executor = ProcessExecutor::new(req.path.clone(), conf.cni_dir.clone());
         let config = MetaConfig { host: node_name(&conf), naming: conf.naming_scheme, timeout: conf.timeout };
