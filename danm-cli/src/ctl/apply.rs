@@ -1,9 +1,9 @@
 //! `danmctl apply`: validate every document, then write them all.
 
+use danm_core::admission::{Admission, AdmissionError, admit_tenant_config, parse_pod_interfaces};
 use danm_core::manifest::{Manifest, decode_manifests};
 use danm_core::model::{Network, NetworkKind, TenantConfig};
-use danm_core::store::{Datastore, DatastoreExt, EndpointQuery, Object, ObjectKey, Query};
-use danm_core::validate::{Operation, TenantConfigOperation, validate_network, validate_tenant_config};
+use danm_core::store::{Datastore, DatastoreExt, MemoryStore, Object, ObjectKey, Query, StoreError};
 
 use super::CtlError;
 
@@ -32,8 +32,10 @@ fn describe(m: &Manifest) -> String {
 
 /// Applies a multi-document YAML or JSON text: networks of every kind, TenantConfigs, pod records and
 /// Services.
-/// Every document is validated (against the stored object when it exists) before anything is written,
-/// so a rejected document changes nothing. With `dry_run` nothing is written at all.
+/// Every document is decided as the admission webhook decides it ([`danm_core::admission`]: defaults,
+/// validation against the stored object when it exists, a TenantNetwork's profile, VNI and NetworkID from
+/// the TenantConfig, TenantConfig bitmasks) before anything is written, so a rejected document changes
+/// nothing; what is stored is the decided object. With `dry_run` nothing is written at all.
 pub async fn apply<S: Datastore + ?Sized>(
     store: &S,
     text: &str,
@@ -63,50 +65,66 @@ pub async fn apply<S: Datastore + ?Sized>(
         }
     }
 
-    // Validate everything first.
+    // Decide everything first, as the admission webhook would: TenantConfigs (their bitmasks), then every
+    // document in order. TenantNetworks to create are decided against a scratch copy of the TenantConfigs
+    // (the stored ones with this text's applied over them), so that a TenantConfig in the same text is
+    // used and several new TenantNetworks get different VNIs; their VNIs are reserved for real when they
+    // are written.
+    let decide = Admission::new(store).dry_run(true);
+    let scratch = MemoryStore::new();
+    for v in store.list_as::<TenantConfig>(&Query::TenantConfigs).await? {
+        scratch.create(&Object::TenantConfig(v.value)).await?;
+    }
+    let mut configs = Vec::new();
+    for (index, doc) in docs.iter().enumerate() {
+        let Manifest::TenantConfig(tc) = doc else { continue };
+        let key = ObjectKey::TenantConfig(tc.metadata.name.clone());
+        let current = store.get_as::<TenantConfig>(&key).await?;
+        let admitted = admit_tenant_config(tc.clone(), current.as_ref().map(|v| &v.value))
+            .map_err(|e| CtlError::Rejected { index, object: describe(doc), errors: e.to_string() })?;
+        match scratch.get(&key).await? {
+            Some(v) => scratch.update(&Object::TenantConfig(admitted.clone()), &v.version).await?,
+            None => scratch.create(&Object::TenantConfig(admitted.clone())).await?,
+        };
+        configs.push((index, admitted, current));
+    }
+
     let mut plan = Vec::with_capacity(docs.len());
     for (index, doc) in docs.iter().enumerate() {
         let object = describe(doc);
         let reject = |errors: String| CtlError::Rejected { index, object: object.clone(), errors };
-        let (obj, current) = match doc {
+        let (obj, current, write) = match doc {
             Manifest::Network(net) => {
                 let key = ObjectKey::Network(net.key());
                 let current = store.get_as::<Network>(&key).await?;
-                let verdict = match &current {
-                    None => validate_network(net, &Operation::Create),
-                    Some(old) => {
-                        let users = store.list(&Query::Endpoints(EndpointQuery::network(net.key()))).await?;
-                        validate_network(net, &Operation::Update { old: &old.value, in_use: !users.is_empty() })
+                let decided = match &current {
+                    None if net.kind == NetworkKind::TenantNetwork => {
+                        Admission::new(&scratch).create_network(net.clone()).await
                     }
+                    None => decide.create_network(net.clone()).await,
+                    Some(old) => decide.update_network(&old.value, net.clone()).await,
                 };
-                verdict.map_err(|e| reject(e.to_string()))?;
-                if net.kind == NetworkKind::TenantNetwork {
-                    // TenantConfig-driven defaults are the admission webhook's job on Kubernetes; on the
-                    // local store the network is taken as given, and must already be complete.
-                    danm_core::validate::validate_tenant_network_mutated(net).map_err(|e| reject(e.to_string()))?;
-                }
-                (Object::Network(net.clone()), current.map(|v| (v.version, Object::Network(v.value))))
+                let decided = decided.map_err(|e| refused(e, reject))?.object;
+                let write = match (&current, net.kind) {
+                    (None, NetworkKind::TenantNetwork) => Write::TenantNetwork(net.clone()),
+                    _ => Write::Plain,
+                };
+                (Object::Network(decided), current.map(|v| (v.version, Object::Network(v.value))), write)
             }
-            Manifest::TenantConfig(tc) => {
-                let key = ObjectKey::TenantConfig(tc.metadata.name.clone());
-                let current = store.get_as::<TenantConfig>(&key).await?;
-                let verdict = match &current {
-                    None => validate_tenant_config(tc, &TenantConfigOperation::Create),
-                    Some(old) => validate_tenant_config(tc, &TenantConfigOperation::Update { old: &old.value }),
-                };
-                verdict.map_err(|e| reject(e.to_string()))?;
-                (Object::TenantConfig(tc.clone()), current.map(|v| (v.version, Object::TenantConfig(v.value))))
+            Manifest::TenantConfig(_) => {
+                let Some(pos) = configs.iter().position(|(i, _, _)| *i == index) else { continue };
+                let (_, admitted, current) = configs.swap_remove(pos);
+                (Object::TenantConfig(admitted), current.map(|v| (v.version, Object::TenantConfig(v.value))), Write::First)
             }
             Manifest::Pod(pod) => {
                 if pod.metadata.name.is_empty() {
                     return Err(reject("metadata.name: a pod needs a name".into()));
                 }
                 // The interfaces annotation is checked now, not at the first ADD.
-                danm_core::pod::interfaces_from_annotations(&pod.metadata.annotations)
-                    .map_err(|e| reject(e.to_string()))?;
+                parse_pod_interfaces(&pod.metadata.annotations).map_err(|e| reject(e.to_string()))?;
                 let obj = Object::Pod(pod.clone());
                 let current = store.get(&obj.key()).await?.map(|v| (v.version, v.value));
-                (obj, current)
+                (obj, current, Write::Plain)
             }
             Manifest::DanmEp(_) => {
                 return Err(reject("kind: DanmEp records are written by the danm CNI plugin, not applied".into()));
@@ -116,30 +134,77 @@ pub async fn apply<S: Datastore + ?Sized>(
                 svc.danm_selection().map_err(|e| reject(e.to_string()))?;
                 let obj = Object::Service(svc.clone());
                 let current = store.get(&obj.key()).await?.map(|v| (v.version, v.value));
-                (obj, current)
+                (obj, current, Write::Plain)
             }
         };
-        plan.push((object, obj, current));
+        plan.push((object, obj, current, write));
     }
 
-    let mut applied = Vec::with_capacity(plan.len());
-    for (object, obj, current) in plan {
+    // TenantConfigs are written first: the TenantNetworks of the same text take their VNIs from them.
+    let mut applied: Vec<Option<Applied>> = vec![None; plan.len()];
+    let order: Vec<usize> = (0..plan.len())
+        .filter(|&i| matches!(plan[i].3, Write::First))
+        .chain((0..plan.len()).filter(|&i| !matches!(plan[i].3, Write::First)))
+        .collect();
+    for i in order {
+        let (object, obj, current, write) = &plan[i];
         let action = match current {
             Some((_, old)) if old == obj => "unchanged",
             Some((version, _)) => {
                 if !dry_run {
-                    store.update(&obj, &version).await?;
+                    store.update(obj, version).await?;
                 }
                 "configured"
             }
             None => {
                 if !dry_run {
-                    store.create(&obj).await?;
+                    match write {
+                        Write::TenantNetwork(net) => create_tenant_network(store, net.clone(), i, object).await?,
+                        Write::First | Write::Plain => {
+                            store.create(obj).await?;
+                        }
+                    }
                 }
                 "created"
             }
         };
-        applied.push(Applied { object, action });
+        applied[i] = Some(Applied { object: object.clone(), action });
     }
-    Ok(applied)
+    Ok(applied.into_iter().flatten().collect())
+}
+
+/// How a planned document is written.
+enum Write {
+    /// Before everything else (TenantConfigs).
+    First,
+    /// As decided.
+    Plain,
+    /// Decided again against the stored TenantConfig, which reserves its VNI, then created; the VNI is
+    /// released again when the create fails.
+    TenantNetwork(Network),
+}
+
+async fn create_tenant_network<S: Datastore + ?Sized>(
+    store: &S,
+    net: Network,
+    index: usize,
+    object: &str,
+) -> Result<(), CtlError> {
+    let reject = |errors: String| CtlError::Rejected { index, object: object.to_owned(), errors };
+    let admission = Admission::new(store);
+    let decided = admission.create_network(net).await.map_err(|e| refused(e, reject))?.object;
+    if let Err(e) = store.create(&Object::Network(decided.clone())).await {
+        let _ = admission.release_tenant_vni(&decided).await;
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+/// An admission refusal as a rejected document; a failure to decide as the store error it was.
+fn refused(e: AdmissionError, reject: impl FnOnce(String) -> CtlError) -> CtlError {
+    match e {
+        AdmissionError::Store(e) => CtlError::Store(e),
+        AdmissionError::Contention { key } => CtlError::Store(StoreError::Conflict { key }),
+        denial => reject(denial.to_string()),
+    }
 }

@@ -2,14 +2,15 @@
 
 use danm_core::ipam::{Family, PoolKey};
 use danm_core::model::{Network, NetworkKind};
-use danm_core::store::{Datastore, EndpointQuery, Object, ObjectKey, Query};
-use danm_core::validate::validate_network_delete;
+use danm_core::admission::{Admission, AdmissionError};
+use danm_core::store::{Datastore, Object, ObjectKey, Query, StoreError};
 
 use super::show::find_network;
 use super::{CtlError, Resource};
 
 /// Deletes one object. A network that DanmEps still reference is refused; deleting a network also
-/// removes its IPAM state. DanmEps are never deleted by hand: DEL and GC free their addresses first.
+/// removes its IPAM state, and a TenantNetwork's VNI is released in its TenantConfig. DanmEps are never
+/// deleted by hand: DEL and GC free their addresses first.
 pub async fn delete<S: Datastore + ?Sized>(
     store: &S,
     resource: Resource,
@@ -57,8 +58,12 @@ async fn delete_key<S: Datastore + ?Sized>(store: &S, key: &ObjectKey) -> Result
 }
 
 async fn delete_network<S: Datastore + ?Sized>(store: &S, net: &Network) -> Result<String, CtlError> {
-    let users = store.list(&Query::Endpoints(EndpointQuery::network(net.key()))).await?;
-    validate_network_delete(net, users.len()).map_err(|e| CtlError::InUse(e.to_string()))?;
+    // As the admission webhook: refused while DanmEps use it (D1); a TenantNetwork's VNI is released (D2).
+    let admitted = Admission::new(store).delete_network(net).await.map_err(|e| match e {
+        AdmissionError::Store(e) => CtlError::Store(e),
+        AdmissionError::Contention { key } => CtlError::Store(StoreError::Conflict { key }),
+        denial => CtlError::InUse(denial.to_string()),
+    })?;
     delete_key(store, &ObjectKey::Network(net.key())).await?;
     let mut blocks = 0;
     for family in [Family::V4, Family::V6] {
@@ -69,6 +74,9 @@ async fn delete_network<S: Datastore + ?Sized>(store: &S, net: &Network) -> Resu
             }
         }
     }
-    let note = if blocks > 0 { format!(" ({blocks} leftover allocation block(s) removed)") } else { String::new() };
+    let mut note = if blocks > 0 { format!(" ({blocks} leftover allocation block(s) removed)") } else { String::new() };
+    for warning in admitted.warnings {
+        note.push_str(&format!("\nwarning: {warning}"));
+    }
     Ok(format!("{} deleted{note}", net.key()))
 }
