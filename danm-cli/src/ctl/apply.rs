@@ -114,7 +114,11 @@ pub async fn apply<S: Datastore + ?Sized>(
             Manifest::TenantConfig(_) => {
                 let Some(pos) = configs.iter().position(|(i, _, _)| *i == index) else { continue };
                 let (_, admitted, current) = configs.swap_remove(pos);
-                (Object::TenantConfig(admitted), current.map(|v| (v.version, Object::TenantConfig(v.value))), Write::First)
+                (
+                    Object::TenantConfig(admitted),
+                    current.map(|v| (v.version, Object::TenantConfig(v.value))),
+                    Write::First,
+                )
             }
             Manifest::Pod(pod) => {
                 if pod.metadata.name.is_empty() {

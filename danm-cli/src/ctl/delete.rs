@@ -1,8 +1,8 @@
 //! `danmctl delete`: networks (refused while in use), TenantConfigs and pod records.
 
+use danm_core::admission::{Admission, AdmissionError};
 use danm_core::ipam::{Family, PoolKey};
 use danm_core::model::{Network, NetworkKind};
-use danm_core::admission::{Admission, AdmissionError};
 use danm_core::store::{Datastore, Object, ObjectKey, Query, StoreError};
 
 use super::show::find_network;
