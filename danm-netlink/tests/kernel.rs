@@ -516,3 +516,23 @@ fn holders_recorded_at_once_by_two_provisioners_sharing_the_node_lock_are_all_ke
     assert_eq!(recorded, 12, "{alias}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn host_interfaces_need_only_cap_net_admin() {
+    let Some(_) = host("host_interfaces_need_only_cap_net_admin") else { return };
+    block_on(async { add_address(&connect(), "p0", "10.36.0.1/24").await });
+    // Capabilities are per thread, and the provisioner's worker threads inherit this one's.
+    use rustix::thread::{CapabilitySet, capabilities, set_capabilities};
+    let mut caps = capabilities(None).unwrap();
+    caps.effective.remove(CapabilitySet::SYS_ADMIN);
+    caps.permitted.remove(CapabilitySet::SYS_ADMIN);
+    set_capabilities(None, caps).unwrap();
+    assert!(!capabilities(None).unwrap().effective.contains(CapabilitySet::SYS_ADMIN));
+
+    let provisioner = NetlinkProvisioner::new().unwrap();
+    let net = network("a", "capped", "p0", None, Some(41));
+    netwatch_pass(&provisioner, std::slice::from_ref(&net));
+    assert_eq!(host_alias("vx_capped").as_deref(), Some("danm-holders:DanmNet/default/a"));
+    netwatch_pass(&provisioner, &[]);
+    assert_eq!(host_alias("vx_capped"), None);
+}
