@@ -12,9 +12,11 @@
 //! - [`delegate`]: [`ProcessExecutor`], the `DelegateExecutor` that runs plugins found on `CNI_PATH`.
 //! - [`fakeipam`]: the IPAM plugin that hands out exactly the addresses its configuration lists.
 //! - [`ctl`]: danmctl's verbs over any Datastore.
+//! - [`controller`]: what the controller binaries share: logs, the client, telemetry until shutdown.
 //! - [`store`]: the embedded local store, one SQLite file safe for many processes at once.
 
 pub mod cni_main;
+pub mod controller;
 pub mod ctl;
 pub mod danm;
 pub mod delegate;

@@ -35,8 +35,8 @@ pub mod crd;
 pub mod netwatcher;
 pub mod runtime;
 pub mod store;
-pub mod webhook;
 pub mod svcwatcher;
+pub mod webhook;
 
 pub use crd::{
     ClusterNetwork, ConversionError, DanmEp, DanmIpamBlock, DanmIpamCursor, DanmNet, NetworkResource, TenantConfig,

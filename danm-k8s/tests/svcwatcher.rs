@@ -388,9 +388,11 @@ async fn a_follower_writes_nothing_and_foreign_endpoints_are_left_alone() {
 
     let (tx, rx) = tokio::sync::watch::channel(false);
     let leadership = follower(rx);
-    let (running, _) = start(&server, leadership);
+    let (running, telemetry) = start(&server, leadership);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(published(&server, "vnf-internal-processor"), None, "a follower writes nothing");
+    assert!(telemetry.is_ready(), "a follower that has listed everything is ready");
+    assert!(telemetry.encode().contains(r#"danm_svcwatcher_leading{component="svcwatcher"} 0"#));
 
     tx.send(true).unwrap();
     eventually("the new leader publishes", Some((strings(&["10.200.0.3@internal-processor"]), vec![])), || {

@@ -54,7 +54,7 @@ impl Telemetry {
         registry.register("reconcile", "Reconciliations run", reconciles.clone());
         registry.register("reconcile_errors", "Reconciliations that failed", failures.clone());
         registry.register("reconcile_duration_seconds", "Time one reconciliation took", durations.clone());
-        registry.register("ready", "1 while the process is ready (for a controller: leading)", ready_gauge.clone());
+        registry.register("ready", "1 while the process is ready", ready_gauge.clone());
         Arc::new(Self {
             component: component.to_owned(),
             registry: Mutex::new(registry),

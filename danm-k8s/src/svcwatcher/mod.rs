@@ -129,6 +129,7 @@ struct Metrics {
     writes: Counter,
     deletes: Counter,
     queued: Gauge,
+    leading: Gauge,
     indexed: Family<Vec<(String, String)>, Gauge>,
 }
 
@@ -140,12 +141,14 @@ impl Metrics {
             writes: Counter::default(),
             deletes: Counter::default(),
             queued: Gauge::default(),
+            leading: Gauge::default(),
             indexed: Family::default(),
         };
         telemetry.register("svcwatcher_events", "Watch events handled, by kind", m.events.clone());
         telemetry.register("svcwatcher_writes", "Endpoints and EndpointSlices created or replaced", m.writes.clone());
         telemetry.register("svcwatcher_deletes", "Endpoints and EndpointSlices deleted", m.deletes.clone());
         telemetry.register("svcwatcher_queued_services", "Services waiting to be reconciled", m.queued.clone());
+        telemetry.register("svcwatcher_leading", "1 while this replica leads and writes", m.leading.clone());
         telemetry.register("svcwatcher_indexed_objects", "Objects in the index, by kind", m.indexed.clone());
         m
     }
@@ -160,6 +163,7 @@ pub struct Context {
     client: kube::Client,
     config: Config,
     leadership: Leadership,
+    telemetry: Arc<Telemetry>,
     metrics: Metrics,
 }
 
@@ -170,9 +174,11 @@ impl std::fmt::Debug for Context {
 }
 
 impl Context {
-    /// A context writing through `client`, leading while `leadership` says so, counting into `telemetry`.
-    pub fn new(client: kube::Client, config: Config, leadership: Leadership, telemetry: &Telemetry) -> Arc<Self> {
-        Arc::new(Self { client, config, leadership, metrics: Metrics::new(telemetry) })
+    /// A context writing through `client`, leading while `leadership` says so, counting into `telemetry`
+    /// (which it marks ready once every watch has listed).
+    pub fn new(client: kube::Client, config: Config, leadership: Leadership, telemetry: &Arc<Telemetry>) -> Arc<Self> {
+        let metrics = Metrics::new(telemetry);
+        Arc::new(Self { client, config, leadership, telemetry: telemetry.clone(), metrics })
     }
 }
 
@@ -319,6 +325,9 @@ impl SvcWatcher {
                     tracing::info!(kind = KIND_NAMES[slot], "listed");
                 }
                 self.synced[slot] = true;
+                if self.synced() {
+                    self.ctx.telemetry.set_ready(true);
+                }
                 touched
             }
         }
@@ -412,6 +421,7 @@ impl SvcWatcher {
         let mut leading = leadership.is_leader();
         let mut running = FuturesUnordered::new();
         loop {
+            self.ctx.metrics.leading.set(i64::from(leading));
             if leading && self.synced() {
                 self.promote_due(Instant::now());
                 while running.len() < self.ctx.config.concurrency.max(1) {
