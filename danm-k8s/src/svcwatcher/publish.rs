@@ -46,7 +46,9 @@ fn owner(service_uid: Option<&str>, name: &str) -> Option<Vec<OwnerReference>> {
         name: name.to_owned(),
         uid: uid.to_owned(),
         controller: Some(true),
-        block_owner_deletion: Some(true),
+        // Blocking the Service's deletion would need the right to update services/finalizers; the
+        // garbage collector removes these objects after the Service either way.
+        block_owner_deletion: None,
     }])
 }
 
