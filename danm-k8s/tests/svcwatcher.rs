@@ -413,3 +413,84 @@ async fn a_follower_writes_nothing_and_foreign_endpoints_are_left_alone() {
 fn follower(rx: tokio::sync::watch::Receiver<bool>) -> Leadership {
     Leadership::from_receiver(rx)
 }
+
+/// On a real cluster (`KUBECONFIG`, with deploy/crds applied): in a temporary namespace, a pod bound to no
+/// node, its DanmEp and a DANM Service; svcwatcher run in this process publishes the pod's address, and
+/// withdraws it when the DanmEp goes. Run with
+/// `KUBECONFIG=... cargo test -p danm-k8s --all-features --test svcwatcher -- --ignored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real cluster: KUBECONFIG"]
+async fn svcwatcher_on_a_real_cluster() {
+    use k8s_openapi::api::core::v1::{Namespace, Service};
+    use kube::api::PostParams;
+
+    let client = kube::Client::try_default().await.expect("KUBECONFIG names a reachable cluster");
+    let namespace = format!("danm-svcwatcher-test-{}", std::process::id());
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap();
+    namespaces.create(&PostParams::default(), &ns).await.unwrap();
+
+    let run = async {
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "lb", "labels": {"app": "lb"}},
+            "spec": {"nodeSelector": {"danm.k8s.io/no-such-node": "true"},
+                     "containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]}
+        }))
+        .unwrap();
+        let pod = pods.create(&PostParams::default(), &pod).await.unwrap();
+        let eps: Api<danm_k8s::DanmEp> = Api::namespaced(client.clone(), &namespace);
+        let ep: danm_k8s::DanmEp = serde_json::from_value(json!({
+            "apiVersion": "danm.k8s.io/v1", "kind": "DanmEp",
+            "metadata": {"name": "lb-eth1", "labels": {"app": "lb"}},
+            "spec": {"NetworkName": "internal", "NetworkType": "ipvlan", "EndpointID": "e",
+                     "Interface": {"Name": "eth1", "Address": "10.1.0.5/24", "AddressIPv6": "", "MacAddress": ""},
+                     "Host": "", "Pod": "lb", "PodUID": pod.metadata.uid, "apiType": "DanmNet"}
+        }))
+        .unwrap();
+        eps.create(&PostParams::default(), &ep).await.unwrap();
+        let services: Api<Service> = Api::namespaced(client.clone(), &namespace);
+        let svc: Service = serde_json::from_value(json!({
+            "metadata": {"name": "lb", "annotations": {
+                "danm.k8s.io/selector": "{\"app\":\"lb\"}", "danm.k8s.io/network": "internal"}},
+            "spec": {"clusterIP": "None", "ports": [{"port": 80}]}
+        }))
+        .unwrap();
+        services.create(&PostParams::default(), &svc).await.unwrap();
+
+        let telemetry = Telemetry::new("svcwatcher");
+        let ctx = Context::new(client.clone(), Config::default(), Leadership::always(), &telemetry);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(SvcWatcher::new(ctx).run(watch_changes(client.clone()), async {
+            let _ = stopped.await;
+        }));
+        let endpoints: Api<Endpoints> = Api::namespaced(client.clone(), &namespace);
+        let address = || async {
+            let e = endpoints.get_opt("lb").await.unwrap()?;
+            let subset = e.subsets?.into_iter().next()?;
+            subset.not_ready_addresses.or(subset.addresses)?.first().map(|a| a.ip.clone())
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while address().await.as_deref() != Some("10.1.0.5") {
+            assert!(tokio::time::Instant::now() < deadline, "no Endpoints published");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        eps.delete("lb-eth1", &DeleteParams::default()).await.unwrap();
+        while address().await.is_some() {
+            assert!(tokio::time::Instant::now() < deadline, "the address was not withdrawn");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let _ = stop.send(());
+        task.await.unwrap();
+    };
+    // The namespace goes whatever happened.
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(60),
+        futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)),
+    )
+    .await;
+    namespaces.delete(&namespace, &DeleteParams::default()).await.unwrap();
+    if let Err(panic) = outcome.expect("the test finished in time") {
+        std::panic::resume_unwind(panic);
+    }
+}
