@@ -19,6 +19,10 @@
 //! interfaces in line with all networks, through danm-core's plan and any provisioner, and reports each
 //! network's state on the node as Events.
 //!
+//! [`webhook`] is the admission webhook: AdmissionReview v1 over HTTPS, answered with danm-core's
+//! admission decisions (defaults, TenantNetwork profiles and VNIs, every validation rule, deletes of
+//! networks in use refused, pod annotations) as JSON patches or denials naming each field.
+//!
 //! What it will also hold, and does not yet: building a client from a kubeconfig for the `danm` plugin
 //! and danmctl, and the controllers (netwatcher, svcwatcher, the admission webhook and the cleaner).
 //!
