@@ -23,7 +23,7 @@ fn ns(i: usize) -> String {
 }
 
 fn app(pod: usize) -> &'static str {
-    if pod % 2 == 0 { "lb" } else { "proc" }
+    if pod.is_multiple_of(2) { "lb" } else { "proc" }
 }
 
 fn endpoint(namespace: usize, pod: usize, last_octet: usize) -> DanmEp {

@@ -25,6 +25,8 @@ fn pod(ns: &str, name: &str, app: &str, ready: bool) -> Value {
     })
 }
 
+/// A DanmEp as `danm` ADD records it; every field is one the test varies.
+#[allow(clippy::too_many_arguments)]
 fn danm_ep(
     ns: &str,
     pod: &str,

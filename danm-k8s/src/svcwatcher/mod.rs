@@ -66,8 +66,8 @@ pub enum Error {
 pub enum Change {
     /// A Service changed.
     Service(Event<ServiceRecord>),
-    /// A DanmEp changed.
-    Endpoint(Event<DanmEp>),
+    /// A DanmEp changed (boxed: a DanmEp is several times the size of the other records).
+    Endpoint(Event<Box<DanmEp>>),
     /// A Pod changed.
     Pod(Event<PodRecord>),
 }
@@ -91,7 +91,7 @@ pub fn watch_changes(client: kube::Client) -> impl Stream<Item = Result<Change, 
         .map_ok(|e| Change::Service(map_event(e, |s| convert::service_record(&s))));
     let endpoints = watcher::watcher(Api::<crd::DanmEp>::all(client.clone()), config.clone())
         .default_backoff()
-        .map_ok(|e| Change::Endpoint(map_event(e, convert::endpoint)));
+        .map_ok(|e| Change::Endpoint(map_event(e, |ep| Box::new(convert::endpoint(ep)))));
     let pods = watcher::watcher(Api::<Pod>::all(client), config)
         .default_backoff()
         .map_ok(|e| Change::Pod(map_event(e, |p| convert::pod_record(&p))));
@@ -271,7 +271,7 @@ impl SvcWatcher {
             }
             Change::Endpoint(e) => {
                 self.ctx.metrics.event(KIND_NAMES[Kind::Endpoint as usize]);
-                self.event(Kind::Endpoint, e, |ix, ep| ix.apply_endpoint(ep), |ix, ns, n| ix.delete_endpoint(ns, n))
+                self.event(Kind::Endpoint, e, |ix, ep| ix.apply_endpoint(*ep), |ix, ns, n| ix.delete_endpoint(ns, n))
             }
             Change::Pod(e) => {
                 self.ctx.metrics.event(KIND_NAMES[Kind::Pod as usize]);
@@ -484,7 +484,7 @@ impl Named for ServiceRecord {
     }
 }
 
-impl Named for DanmEp {
+impl Named for Box<DanmEp> {
     fn key(&self) -> (String, String) {
         (self.metadata.namespace.clone().unwrap_or_default(), self.metadata.name.clone())
     }
