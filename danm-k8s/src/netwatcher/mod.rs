@@ -21,7 +21,7 @@
 //!   network, with this node as reporting instance and in the note, when a network's state on this node
 //!   changes: [`REASON_READY`], [`REASON_FAILED`], [`REASON_CONFLICT`], [`REASON_INVALID`]. A
 //!   `host_device` absent from a node is normal in a cluster of unlike nodes and is not reported.
-//! - **Metrics** (with a [`Telemetry`](crate::runtime::Telemetry)): the reconcile metrics labelled
+//! - **Metrics** (with a [`Telemetry`]): the reconcile metrics labelled
 //!   `controller="netwatcher"`, `danm_netwatcher_host_interfaces`, `danm_netwatcher_networks{state}`
 //!   and `danm_netwatcher_steps_total{step,result}`.
 //!
