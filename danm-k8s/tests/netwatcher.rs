@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use danm_core::model::{NetworkOptions, NetworkSpec};
 use danm_core::provision::{
     CreatedInterface, HostInterface, HostInventory, HostLinkKind, HostScan, InterfaceProvisioner, LinkState,
-    PodInterface, ProvisionError, RecordingProvisioner,
+    PodInterface, ProvisionCall, ProvisionError, RecordingProvisioner,
 };
 use danm_k8s::netwatcher::{self, Config};
 use danm_k8s::runtime::Telemetry;
@@ -112,14 +112,17 @@ async fn networks_drive_the_nodes_host_interfaces() {
     danmnets.create(&pp, &DanmNet::new("b", spec("foo", None, Some(10)))).await.unwrap();
     clusternets.create(&pp, &ClusterNetwork::new("ext", spec("ext", Some(100), None))).await.unwrap();
 
-    let telemetry = Telemetry::new("netwatcher");
     let config =
         Config { resync: Duration::from_millis(300), retry: Duration::from_millis(50), ..Config::new("node-1") };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let controller =
-        tokio::spawn(netwatcher::run(client.clone(), node1.clone(), config, Some(telemetry.clone()), async {
+    let start = |telemetry: Arc<Telemetry>| {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let run = netwatcher::run(client.clone(), node1.clone(), config.clone(), Some(telemetry), async {
             let _ = stopped.await;
-        }));
+        });
+        (stop, tokio::spawn(run))
+    };
+    let telemetry = Telemetry::new("netwatcher");
+    let (stop, controller) = start(telemetry.clone());
 
     // Two networks share vx_foo; the ClusterNetwork has its VLAN.
     let fake = node1.fake.clone();
@@ -137,6 +140,19 @@ async fn networks_drive_the_nodes_host_interfaces() {
     assert!(events[0].2.contains("vx_foo") && events[0].2.contains("node-1"), "{events:?}");
     eventually("cluster network event", || events_on(&server, "ext"), |e| !e.is_empty()).await;
     eventually("ready", || telemetry.is_ready(), |r| *r).await;
+
+    // A restarted netwatcher finds everything in place: it changes nothing and announces nothing.
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), controller).await.expect("shutdown in time").unwrap();
+    let calls = fake.calls().len();
+    let telemetry = Telemetry::new("netwatcher");
+    let (stop, controller) = start(telemetry.clone());
+    let passes = "danm_reconcile_total{component=\"netwatcher\",controller=\"netwatcher\"} 3";
+    eventually("three passes", || telemetry.encode(), |m| m.contains(passes)).await;
+    assert_eq!(fake.host_interfaces(), expected);
+    let changes = fake.calls()[calls..].iter().filter(|c| !matches!(c, ProvisionCall::ScanHosts)).count();
+    assert_eq!(changes, 0, "{:?}", &fake.calls()[calls..]);
+    assert_eq!(events_on(&server, "a").len(), 1);
 
     // One of the two sharing networks deleted: the interface stays for the other.
     danmnets.delete("a", &DeleteParams::default()).await.unwrap();

@@ -1,7 +1,11 @@
 //! Per-node state as Kubernetes Events on the networks, published when a network's state on this node
-//! changes (and once after a restart), never on every pass.
+//! changes, never on every pass.
+//!
+//! A network found ready without anything done for it (after a restart of netwatcher, say) is not
+//! announced: across a cluster that would be one Event per network and node at every rollout. Problems
+//! are announced when first seen, and readiness when a pass made the interface or after a problem.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use danm_core::model::NetworkKey;
 use danm_core::netwatch::NetworkReport;
@@ -72,20 +76,27 @@ pub(crate) struct Published(BTreeMap<NetworkKey, NetworkReport>);
 
 impl Published {
     /// Publishes the reports that differ from the last published ones, and forgets networks that are
-    /// gone. A failed publication is logged and retried on the next pass.
+    /// gone. `changed` names the interfaces this pass created, repaired or recreated. A failed
+    /// publication is logged and retried on the next pass.
     pub(crate) async fn publish(
         &mut self,
         recorder: &Recorder,
         node: &str,
         reports: &BTreeMap<NetworkKey, NetworkReport>,
         refs: &BTreeMap<NetworkKey, ObjectReference>,
+        changed: &BTreeSet<String>,
     ) {
         self.0.retain(|key, _| reports.contains_key(key));
         for (key, report) in reports {
-            if self.0.get(key) == Some(report) {
+            let previous = self.0.get(key);
+            if previous == Some(report) {
                 continue;
             }
-            let (Some(event), Some(reference)) = (event_for(report, node), refs.get(key)) else {
+            let quiet = match report {
+                NetworkReport::Ready { interface } => previous.is_none() && !changed.contains(interface),
+                _ => false,
+            };
+            let (false, Some(event), Some(reference)) = (quiet, event_for(report, node), refs.get(key)) else {
                 self.0.insert(key.clone(), report.clone());
                 continue;
             };

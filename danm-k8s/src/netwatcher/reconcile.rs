@@ -1,13 +1,13 @@
 //! One reconciliation of the node: networks from the caches, the node from the provisioner, danm-core's
 //! plan carried out, Events for what changed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use danm_core::model::{Network, NetworkKey};
-use danm_core::netwatch::{self, HostPlan, Placement};
+use danm_core::netwatch::{self, HostAction, HostPlan, Placement};
 use danm_core::provision::{HostInventory, InterfaceProvisioner, ProvisionError};
 use k8s_openapi::api::core::v1::{Node, ObjectReference};
 use kube::api::{Api, ListParams};
@@ -209,7 +209,12 @@ where
         tracing::debug!(network = %key, report = ?report, "network needs attention");
     }
     ctx.metrics.record(&outcomes, reports.values(), interfaces_needed(&plan));
-    ctx.published.lock().await.publish(&ctx.recorder, &ctx.config.node_name, &reports, &refs).await;
+    let changed: BTreeSet<String> = outcomes
+        .iter()
+        .filter(|o| o.result.is_ok() && matches!(o.action, HostAction::Ensure { .. } | HostAction::Recreate { .. }))
+        .map(|o| o.action.interface().to_owned())
+        .collect();
+    ctx.published.lock().await.publish(&ctx.recorder, &ctx.config.node_name, &reports, &refs, &changed).await;
     match netwatch::failure_summary(&outcomes) {
         Some(summary) => Err(Error::Steps(summary)),
         None => Ok(()),
@@ -217,7 +222,7 @@ where
 }
 
 fn interfaces_needed(plan: &HostPlan) -> usize {
-    let names: std::collections::BTreeSet<&String> = plan
+    let names: BTreeSet<&String> = plan
         .placements
         .values()
         .filter_map(|p| if let Placement::Interface(name) = p { Some(name) } else { None })
