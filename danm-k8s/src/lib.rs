@@ -24,7 +24,7 @@
 //! networks in use refused, pod annotations) as JSON patches or denials naming each field.
 //!
 //! What it will also hold, and does not yet: building a client from a kubeconfig for the `danm` plugin
-//! and danmctl, and the controllers (netwatcher, svcwatcher, the admission webhook and the cleaner).
+//! and danmctl, and the controllers (svcwatcher, the admission webhook and the cleaner).
 //!
 //! What it is not: the network model, validation and IPAM logic live in danm-core, which knows nothing
 //! of Kubernetes; this crate only maps them onto Kubernetes objects.
