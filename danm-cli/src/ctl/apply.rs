@@ -106,7 +106,7 @@ pub async fn apply<S: Datastore + ?Sized>(
                 };
                 let decided = decided.map_err(|e| refused(e, reject))?.object;
                 let write = match (&current, net.kind) {
-                    (None, NetworkKind::TenantNetwork) => Write::TenantNetwork(net.clone()),
+                    (None, NetworkKind::TenantNetwork) => Write::TenantNetwork(Box::new(net.clone())),
                     _ => Write::Plain,
                 };
                 (Object::Network(decided), current.map(|v| (v.version, Object::Network(v.value))), write)
@@ -163,7 +163,7 @@ pub async fn apply<S: Datastore + ?Sized>(
             None => {
                 if !dry_run {
                     match write {
-                        Write::TenantNetwork(net) => create_tenant_network(store, net.clone(), i, object).await?,
+                        Write::TenantNetwork(net) => create_tenant_network(store, (**net).clone(), i, object).await?,
                         Write::First | Write::Plain => {
                             store.create(obj).await?;
                         }
@@ -185,7 +185,7 @@ enum Write {
     Plain,
     /// Decided again against the stored TenantConfig, which reserves its VNI, then created; the VNI is
     /// released again when the create fails.
-    TenantNetwork(Network),
+    TenantNetwork(Box<Network>),
 }
 
 async fn create_tenant_network<S: Datastore + ?Sized>(
