@@ -24,7 +24,7 @@ cargo test --workspace --all-targets --all-features
 cargo test --workspace --doc --all-features
 
 step "examples"
-for example in ipam_embedding meta_plugin; do
+for example in ipam_embedding meta_plugin service_discovery; do
   cargo run -q -p danm-examples --example "$example" > /dev/null
   echo "example $example: ok"
 done
