@@ -496,3 +496,40 @@ async fn svcwatcher_on_a_real_cluster() {
         std::panic::resume_unwind(panic);
     }
 }
+
+/// A Service with more addresses than one EndpointSlice holds gets several, and loses the surplus ones
+/// when it shrinks; its Endpoints hold them all up to Kubernetes' limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_services_span_several_slices_which_shrink_with_them() {
+    let server = FakeApiServer::with_danm_kinds();
+    for i in 0..150 {
+        let name = format!("p{i}");
+        let address = format!("10.200.{}.{}/16", i / 200, i % 200 + 1);
+        server.seed(&danm_ep("vnf", &name, "", "big", "DanmNet", "internal", "eth1", &address, ""));
+    }
+    server.seed(&service("big", r#"{"app": "big"}"#, "danm.k8s.io/network", "internal", ("p", 80, "TCP")));
+    let (running, _) = start(&server, Leadership::always());
+
+    let sizes = |server: &FakeApiServer| {
+        let mut sizes: Vec<(String, usize)> = server
+            .objects::<EndpointSlice>()
+            .into_iter()
+            .map(|s| (s.metadata.name.unwrap_or_default(), s.endpoints.len()))
+            .collect();
+        sizes.sort();
+        sizes
+    };
+    eventually("two slices", vec![("big-danm-ipv4".to_owned(), 100), ("big-danm-ipv4-2".to_owned(), 50)], || {
+        sizes(&server)
+    })
+    .await;
+    eventually("all 150 in the Endpoints", Some(150), || published(&server, "big").map(|(r, n)| r.len() + n.len()))
+        .await;
+
+    let eps: Api<danm_k8s::DanmEp> = Api::namespaced(server.client(), "vnf");
+    for i in 90..150 {
+        eps.delete(&format!("p{i}-eth1"), &DeleteParams::default()).await.unwrap();
+    }
+    eventually("one slice left", vec![("big-danm-ipv4".to_owned(), 90)], || sizes(&server)).await;
+    running.stop().await;
+}

@@ -7,7 +7,7 @@ use danm_core::discovery::{EndpointAddress, ServiceEndpoints, ServiceKey};
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::discovery::v1 as discovery;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
 
 /// The label that marks the Endpoints svcwatcher owns, with [`MANAGER`] as its value.
 pub const MANAGED_BY_LABEL: &str = "danm.k8s.io/managed-by";
@@ -21,12 +21,28 @@ pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 /// writes the slices itself.
 pub const SKIP_MIRROR_LABEL: &str = "endpointslice.kubernetes.io/skip-mirror";
 
-/// The address families, each with its own EndpointSlice.
+/// The address families, each with its own EndpointSlices.
 pub(crate) const FAMILIES: [(bool, &str, &str); 2] = [(false, "IPv4", "ipv4"), (true, "IPv6", "ipv6")];
 
-/// The name of the Service's EndpointSlice of one family: `<service>-danm-ipv4` or `-ipv6`.
-pub fn slice_name(service: &str, suffix: &str) -> String {
-    format!("{service}-danm-{suffix}")
+/// The most endpoints one EndpointSlice holds, as Kubernetes' own controller's default
+/// (`--max-endpoints-per-slice`); a family with more gets several slices.
+pub const MAX_ENDPOINTS_PER_SLICE: usize = 100;
+
+/// The most addresses the Endpoints object holds, as Kubernetes' own controller: beyond it the object
+/// is truncated (ready addresses first) and annotated [`OVER_CAPACITY_ANNOTATION`]; the EndpointSlices
+/// hold every address.
+pub const MAX_ENDPOINTS_ADDRESSES: usize = 1000;
+
+/// Set to `truncated` on Endpoints that hold fewer addresses than the Service publishes.
+pub const OVER_CAPACITY_ANNOTATION: &str = "endpoints.kubernetes.io/over-capacity";
+
+/// The name of the `n`th (from 0) EndpointSlice of one family: `<service>-danm-ipv4`, then
+/// `<service>-danm-ipv4-2`, `-3`, ... (and `-ipv6` alike), so a small Service keeps one stable name.
+pub fn slice_name(service: &str, suffix: &str, n: usize) -> String {
+    match n {
+        0 => format!("{service}-danm-{suffix}"),
+        n => format!("{service}-danm-{suffix}-{}", n + 1),
+    }
 }
 
 /// What svcwatcher writes for one Service.
@@ -93,8 +109,13 @@ pub(crate) fn desired(
             app_protocol: None,
         })
         .collect();
-    let ready: Vec<_> = published.ready.iter().map(address).collect();
-    let not_ready: Vec<_> = published.not_ready.iter().map(address).collect();
+    let ready: Vec<_> = published.ready.iter().take(MAX_ENDPOINTS_ADDRESSES).map(address).collect();
+    let room = MAX_ENDPOINTS_ADDRESSES - ready.len();
+    let not_ready: Vec<_> = published.not_ready.iter().take(room).map(address).collect();
+    let mut annotations = annotations.clone();
+    if published.ready.len() + published.not_ready.len() > MAX_ENDPOINTS_ADDRESSES {
+        annotations.insert(OVER_CAPACITY_ANNOTATION.to_owned(), "truncated".to_owned());
+    }
     let subsets = match ready.is_empty() && not_ready.is_empty() {
         true => Vec::new(),
         false => vec![core::EndpointSubset {
@@ -111,7 +132,7 @@ pub(crate) fn desired(
                 (MANAGED_BY_LABEL.to_owned(), MANAGER.to_owned()),
                 (SKIP_MIRROR_LABEL.to_owned(), "true".to_owned()),
             ])),
-            annotations: Some(annotations.clone()).filter(|a| !a.is_empty()),
+            annotations: Some(annotations).filter(|a| !a.is_empty()),
             owner_references: owners.clone(),
             ..ObjectMeta::default()
         },
@@ -146,24 +167,23 @@ pub(crate) fn desired(
                 });
             }
         }
-        if endpoints.is_empty() {
-            continue;
+        for (n, chunk) in endpoints.chunks(MAX_ENDPOINTS_PER_SLICE).enumerate() {
+            slices.push(discovery::EndpointSlice {
+                metadata: ObjectMeta {
+                    name: Some(slice_name(name, suffix, n)),
+                    namespace: Some(ns.to_owned()),
+                    labels: Some(BTreeMap::from([
+                        (SERVICE_NAME_LABEL.to_owned(), name.to_owned()),
+                        (SLICE_MANAGED_BY_LABEL.to_owned(), MANAGER.to_owned()),
+                    ])),
+                    owner_references: owners.clone(),
+                    ..ObjectMeta::default()
+                },
+                address_type: address_type.to_owned(),
+                endpoints: chunk.to_vec(),
+                ports: none_if_empty(slice_ports.clone()),
+            });
         }
-        slices.push(discovery::EndpointSlice {
-            metadata: ObjectMeta {
-                name: Some(slice_name(name, suffix)),
-                namespace: Some(ns.to_owned()),
-                labels: Some(BTreeMap::from([
-                    (SERVICE_NAME_LABEL.to_owned(), name.to_owned()),
-                    (SLICE_MANAGED_BY_LABEL.to_owned(), MANAGER.to_owned()),
-                ])),
-                owner_references: owners.clone(),
-                ..ObjectMeta::default()
-            },
-            address_type: address_type.to_owned(),
-            endpoints,
-            ports: none_if_empty(slice_ports.clone()),
-        });
     }
     Desired { endpoints, slices }
 }
@@ -219,32 +239,39 @@ pub(crate) async fn apply(
         }
         (_, None) => {}
     }
-    for (_, _, suffix) in FAMILIES {
-        let name = slice_name(&key.name, suffix);
-        let wanted = want.and_then(|w| w.slices.iter().find(|s| s.metadata.name.as_deref() == Some(name.as_str())));
-        match (slices.get_opt(&name).await?, wanted) {
-            (Some(have), Some(want)) => {
+    // svcwatcher's slices of this Service, found by their labels: however many a family had before.
+    let selector = format!("{SERVICE_NAME_LABEL}={},{SLICE_MANAGED_BY_LABEL}={MANAGER}", key.name);
+    let mut held: BTreeMap<String, discovery::EndpointSlice> = slices
+        .list(&ListParams::default().labels(&selector))
+        .await?
+        .items
+        .into_iter()
+        .filter_map(|s| Some((s.metadata.name.clone()?, s)))
+        .collect();
+    for want in want.map(|w| w.slices.as_slice()).unwrap_or_default() {
+        let name = want.metadata.name.clone().unwrap_or_default();
+        match held.remove(&name) {
+            Some(have) => {
                 let same = same_meta(&have.metadata, &want.metadata)
                     && have.address_type == want.address_type
                     && have.endpoints == want.endpoints
                     && have.ports == want.ports;
-                if !same && is_ours(&have.metadata, SLICE_MANAGED_BY_LABEL) {
+                if !same {
                     let mut next = want.clone();
                     next.metadata.resource_version = have.metadata.resource_version.clone();
                     slices.replace(&name, &PostParams::default(), &next).await?;
                     writes.written += 1;
                 }
             }
-            (None, Some(want)) => {
+            None => {
                 slices.create(&PostParams::default(), want).await?;
                 writes.written += 1;
             }
-            (Some(have), None) if is_ours(&have.metadata, SLICE_MANAGED_BY_LABEL) => {
-                delete(&slices, &name, have.metadata.resource_version).await?;
-                writes.deleted += 1;
-            }
-            (_, None) => {}
         }
+    }
+    for (name, surplus) in held {
+        delete(&slices, &name, surplus.metadata.resource_version).await?;
+        writes.deleted += 1;
     }
     Ok(writes)
 }
@@ -262,5 +289,70 @@ where
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use danm_core::discovery::{EndpointAddress, ServiceEndpoints};
+
+    use super::*;
+
+    fn published(v4: usize, v6: usize) -> ServiceEndpoints {
+        let address = |ip: IpAddr, i: usize| EndpointAddress {
+            ip,
+            pod: format!("p{i}"),
+            pod_uid: format!("u{i}"),
+            interface: "eth1".into(),
+            node_name: None,
+            hostname: None,
+        };
+        let ready = (0..v4)
+            .map(|i| address(IpAddr::from([10, 0, (i / 250) as u8, (i % 250) as u8]), i))
+            .chain((0..v6).map(|i| address(IpAddr::from([0xfd00, 0, 0, 0, 0, 0, 0, i as u16]), i)))
+            .collect();
+        ServiceEndpoints {
+            namespace: "vnf".into(),
+            service: "svc".into(),
+            networks: Vec::new(),
+            ready,
+            not_ready: Vec::new(),
+            ports: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_family_is_split_into_slices_of_at_most_a_hundred() {
+        let d = desired(&published(250, 1), &BTreeMap::new(), Some("uid"));
+        let slices: Vec<(String, &str, usize)> = d
+            .slices
+            .iter()
+            .map(|s| (s.metadata.name.clone().unwrap(), s.address_type.as_str(), s.endpoints.len()))
+            .collect();
+        assert_eq!(
+            slices,
+            [
+                ("svc-danm-ipv4".to_owned(), "IPv4", 100),
+                ("svc-danm-ipv4-2".to_owned(), "IPv4", 100),
+                ("svc-danm-ipv4-3".to_owned(), "IPv4", 50),
+                ("svc-danm-ipv6".to_owned(), "IPv6", 1),
+            ]
+        );
+        let addresses = d.endpoints.subsets.as_ref().unwrap()[0].addresses.as_ref().unwrap().len();
+        assert_eq!(addresses, 251);
+        assert!(d.endpoints.metadata.annotations.is_none());
+    }
+
+    #[test]
+    fn endpoints_beyond_a_thousand_addresses_are_truncated_and_say_so() {
+        let d = desired(&published(1200, 0), &BTreeMap::new(), None);
+        let addresses = d.endpoints.subsets.as_ref().unwrap()[0].addresses.as_ref().unwrap().len();
+        assert_eq!(addresses, MAX_ENDPOINTS_ADDRESSES);
+        let annotations = d.endpoints.metadata.annotations.unwrap();
+        assert_eq!(annotations.get(OVER_CAPACITY_ANNOTATION).map(String::as_str), Some("truncated"));
+        assert_eq!(d.slices.iter().map(|s| s.endpoints.len()).sum::<usize>(), 1200, "slices hold every address");
+        assert!(d.endpoints.metadata.owner_references.is_none(), "no owner without the Service's UID");
     }
 }
