@@ -533,3 +533,29 @@ async fn large_services_span_several_slices_which_shrink_with_them() {
     eventually("one slice left", vec![("big-danm-ipv4".to_owned(), 90)], || sizes(&server)).await;
     running.stop().await;
 }
+
+/// A watch that expires (410 Gone) is listed again, and what was deleted while no watch was open leaves
+/// the index and the Endpoints.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relist_after_an_expired_watch_drops_what_was_deleted_meanwhile() {
+    let server = FakeApiServer::with_danm_kinds();
+    seed_demo(&server).await;
+    let (running, _) = start(&server, Leadership::always());
+    eventually("internal-processor", Some((strings(&["10.200.0.3@internal-processor"]), vec![])), || {
+        published(&server, "vnf-internal-processor")
+    })
+    .await;
+
+    // DanmEp watches and lists fail twice; every watch ends and the history is forgotten; meanwhile the
+    // DanmEp goes. The watcher can only learn it from a new list.
+    server.inject(danm_k8s::testing::Fault::status(500).path_contains("danmeps").times(2));
+    server.compact();
+    server.remove("danm.k8s.io/v1", "DanmEp", "vnf", "internal-processor-eth0").unwrap();
+    eventually("relisted", Some((vec![], vec![])), || published(&server, "vnf-internal-processor")).await;
+    assert_eq!(
+        published(&server, "vnf-internal-lb"),
+        Some((strings(&["10.200.0.2@loadbalancer"]), vec![])),
+        "the other Services are as they were"
+    );
+    running.stop().await;
+}
