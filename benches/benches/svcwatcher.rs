@@ -54,7 +54,7 @@ fn service(namespace: usize, app: &str) -> ServiceRecord {
     let mut metadata = ObjectMeta::new(format!("svc-{app}"), Some(&ns(namespace)));
     metadata.annotations.insert("danm.k8s.io/selector".into(), format!(r#"{{"app":"{app}"}}"#));
     metadata.annotations.insert("danm.k8s.io/network".into(), "internal".into());
-    ServiceRecord { metadata, cluster_ip: Some("None".into()), ports: Vec::new(), selector: None }
+    ServiceRecord { metadata, cluster_ip: Some("None".into()), ..ServiceRecord::default() }
 }
 
 /// The whole cluster as plain collections, as the upstream approach keeps it (informer caches).

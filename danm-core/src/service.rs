@@ -150,6 +150,10 @@ pub struct ServiceRecord {
     /// `spec.selector`; DANM Services are expected to have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<BTreeMap<String, String>>,
+    /// `spec.publishNotReadyAddresses`: publish every selected address as ready, as the
+    /// `service.alpha.kubernetes.io/tolerate-unready-endpoints` annotation does.
+    #[serde(rename = "publishNotReadyAddresses", default, skip_serializing_if = "std::ops::Not::not")]
+    pub publish_not_ready_addresses: bool,
 }
 
 impl ServiceRecord {

@@ -95,7 +95,8 @@ fn apply(index: &mut ServiceIndex, world: &mut World, change: &Change) -> std::c
                     .insert("service.alpha.kubernetes.io/tolerate-unready-endpoints".into(), "true".into());
             }
             let selector = has_selector.then(|| BTreeMap::from([("app".to_owned(), "x".to_owned())]));
-            let record = ServiceRecord { metadata, cluster_ip: Some("None".into()), ports: Vec::new(), selector };
+            let record =
+                ServiceRecord { metadata, cluster_ip: Some("None".into()), selector, ..ServiceRecord::default() };
             world.services.insert((NAMESPACES[ns].into(), record.metadata.name.clone()), record.clone());
             index.apply_service(record)
         }

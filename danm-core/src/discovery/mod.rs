@@ -131,7 +131,7 @@ fn publish<'e, 'p>(
         if !selects(selection, &namespace, ep, owner) {
             continue;
         }
-        let ready = selection.tolerate_unready || owner.is_some_and(|p| p.ready);
+        let ready = selection.tolerate_unready || service.publish_not_ready_addresses || owner.is_some_and(|p| p.ready);
         for recorded in [&ep.spec.interface.address, &ep.spec.interface.address_ipv6] {
             // `none`, `dynamic` and empty are not addresses.
             let Ok(net) = recorded.parse::<ipnet::IpNet>() else { continue };
@@ -189,6 +189,7 @@ mod tests {
             cluster_ip: Some("None".into()),
             ports: Vec::new(),
             selector: selector.map(|s| BTreeMap::from([("app".to_string(), s.to_string())])),
+            ..ServiceRecord::default()
         }
     }
 
@@ -227,6 +228,13 @@ mod tests {
         );
         let got = service_endpoints(&tolerant, &eps, |_, _| None).unwrap().unwrap();
         assert_eq!(ips(&got.ready), ["10.9.0.5"], "unready pods are published when tolerated");
+
+        let mut publish_all =
+            svc(&[("danm.k8s.io/selector", r#"{"app":"lb"}"#), ("danm.k8s.io/network", "internal")], None);
+        publish_all.publish_not_ready_addresses = true;
+        let got = service_endpoints(&publish_all, &eps, find).unwrap().unwrap();
+        assert_eq!(ips(&got.ready), ["10.0.0.5", "10.0.0.6", "fd00::5"], "spec.publishNotReadyAddresses");
+        assert!(got.not_ready.is_empty());
 
         // Not DANM Services: a spec.selector, no network annotation, or no selector annotation.
         assert!(service_endpoints(&svc(&[("danm.k8s.io/network", "internal")], None), &eps, find).unwrap().is_none());

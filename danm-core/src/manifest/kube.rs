@@ -97,6 +97,8 @@ struct KubeServiceSpec {
     ports: Option<Vec<ServicePort>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     selector: Option<BTreeMap<String, String>>,
+    #[serde(rename = "publishNotReadyAddresses", default, skip_serializing_if = "Option::is_none")]
+    publish_not_ready_addresses: Option<bool>,
 }
 
 impl From<KubeService> for ServiceRecord {
@@ -107,6 +109,7 @@ impl From<KubeService> for ServiceRecord {
             cluster_ip: spec.cluster_ip,
             ports: spec.ports.unwrap_or_default(),
             selector: spec.selector,
+            publish_not_ready_addresses: spec.publish_not_ready_addresses.unwrap_or(false),
         }
     }
 }
@@ -121,6 +124,7 @@ impl From<&ServiceRecord> for KubeService {
                 cluster_ip: svc.cluster_ip.clone(),
                 ports: (!svc.ports.is_empty()).then(|| svc.ports.clone()),
                 selector: svc.selector.clone(),
+                publish_not_ready_addresses: svc.publish_not_ready_addresses.then_some(true),
             }),
         }
     }

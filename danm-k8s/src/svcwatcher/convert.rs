@@ -61,6 +61,7 @@ pub(crate) fn service_record(service: &Service) -> ServiceRecord {
         cluster_ip: spec.and_then(|s| s.cluster_ip.clone()),
         ports,
         selector: spec.and_then(|s| s.selector.clone()).map(|s: BTreeMap<String, String>| s),
+        publish_not_ready_addresses: spec.and_then(|s| s.publish_not_ready_addresses).unwrap_or(false),
     }
 }
 

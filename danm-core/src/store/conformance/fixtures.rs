@@ -110,7 +110,7 @@ pub(super) fn service(namespace: &str, name: &str) -> crate::service::ServiceRec
     let mut metadata = meta(name, Some(namespace));
     metadata.annotations.insert("danm.k8s.io/selector".into(), r#"{"app":"lb"}"#.into());
     metadata.annotations.insert("danm.k8s.io/network".into(), "n1".into());
-    crate::service::ServiceRecord { metadata, cluster_ip: Some("None".into()), ports: Vec::new(), selector: None }
+    crate::service::ServiceRecord { metadata, cluster_ip: Some("None".into()), ..Default::default() }
 }
 
 /// The pool of `family` of the network `kind`/`namespace`/`name`.
