@@ -3,6 +3,8 @@
 //! deleted behind its back, goes with the network; metrics and health are served; SIGTERM stops it
 //! with exit status 0. Without root it prints `SKIPPED: ...` (and fails under `CI=true`).
 
+mod common;
+
 use std::io::Write as _;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,23 +14,7 @@ use danm_k8s::testing::{FakeApiServer, ResourceType};
 use kube::api::{Api, DeleteParams};
 use serde_json::json;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn http_get(port: u16, path: &str) -> Option<String> {
-    use std::io::Read;
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes()).ok()?;
-    let mut out = String::new();
-    stream.read_to_string(&mut out).ok()?;
-    Some(out)
-}
-
-/// Whether an HTTP response's status is 200.
-fn is_ok(response: &str) -> bool {
-    response.split(' ').nth(1) == Some("200")
-}
+use common::{free_port, http_get, is_ok};
 
 async fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);

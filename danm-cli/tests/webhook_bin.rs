@@ -2,6 +2,8 @@
 //! over HTTPS with the certificate it is given, reserves a TenantNetwork's VNI in the TenantConfig,
 //! reports ready and counts requests on its metrics port, and on SIGTERM exits 0.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -14,17 +16,7 @@ use serde_json::{Value, json};
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned, crypto::ring};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn http_get(port: u16, path: &str) -> Option<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes()).ok()?;
-    let mut out = String::new();
-    stream.read_to_string(&mut out).ok()?;
-    Some(out)
-}
+use common::{free_port, http_get};
 
 /// POSTs `body` to `path` over TLS (trusting only `roots`) and returns the response body as JSON.
 fn https_post(port: u16, roots: &RootCertStore, path: &str, body: &Value) -> Value {

@@ -22,6 +22,7 @@
 //! - [`admission`]: the admission decisions (defaults, TenantConfig profiles and VNIs, deletes, pods) over
 //!   the Datastore, shared by the webhook and danmctl.
 //! - [`retry`]: bounded, jittered retries.
+//! - [`error_chain`]: an error and its sources on one line.
 
 pub mod admission;
 pub mod cni;
@@ -40,3 +41,15 @@ pub mod retry;
 pub mod service;
 pub mod store;
 pub mod validate;
+
+/// An error and its sources, `: `-separated: the one line a log, an Event or an admission denial shows.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -138,30 +138,13 @@ async fn seed_demo(server: &FakeApiServer) -> [String; 3] {
     ] {
         server.seed(&ep);
     }
-    for s in [
-        service(
-            "vnf-internal-processor",
-            r#"{"app": "internal-processor"}"#,
-            "danm.k8s.io/network",
-            "internal",
-            ("work", 9000, "TCP"),
-        ),
-        service(
-            "vnf-internal-lb",
-            r#"{"app": "loadbalancer"}"#,
-            "danm.k8s.io/network",
-            "internal",
-            ("results", 9001, "TCP"),
-        ),
-        service(
-            "vnf-external-svc",
-            r#"{"app": "loadbalancer"}"#,
-            "danm.k8s.io/clusterNetwork",
-            "external",
-            ("diameter", 3868, "SCTP"),
-        ),
+    let network = "danm.k8s.io/network";
+    for (name, app, key, net, port) in [
+        ("vnf-internal-processor", "internal-processor", network, "internal", ("work", 9000, "TCP")),
+        ("vnf-internal-lb", "loadbalancer", network, "internal", ("results", 9001, "TCP")),
+        ("vnf-external-svc", "loadbalancer", "danm.k8s.io/clusterNetwork", "external", ("diameter", 3868, "SCTP")),
     ] {
-        server.seed(&s);
+        server.seed(&service(name, &format!(r#"{{"app": "{app}"}}"#), key, net, port));
     }
     [uids[0].clone(), uids[1].clone(), uids[2].clone()]
 }

@@ -139,3 +139,24 @@ pub fn plugin_dir(host: Option<&Netns>) -> TempDir {
     }
     dir
 }
+
+/// A TCP port on 127.0.0.1 that was free a moment ago, for a binary's `--metrics-listen`.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The whole response (status line, headers, body) of `GET path` on 127.0.0.1:`port` over HTTP/1.0, or
+/// `None` when nothing answers.
+pub fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes()).ok()?;
+    let mut out = String::new();
+    stream.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+/// Whether an HTTP response's status is 200.
+pub fn is_ok(response: &str) -> bool {
+    response.split(' ').nth(1) == Some("200")
+}

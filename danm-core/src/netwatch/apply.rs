@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::plan::{HostAction, HostPlan, Placement};
+pub(crate) use crate::error_chain as chain;
 use crate::model::NetworkKey;
 use crate::provision::{HostInventory, InterfaceProvisioner, ProvisionError};
 
@@ -54,18 +55,6 @@ impl NetworkReport {
     pub fn is_problem(&self) -> bool {
         matches!(self, Self::Failed { .. } | Self::Invalid { .. } | Self::Conflict { .. })
     }
-}
-
-/// An error and its causes, `: `-separated.
-pub(crate) fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Carries out every step of `plan` in order, going on past failures, and returns each step's outcome.

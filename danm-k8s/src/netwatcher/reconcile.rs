@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use danm_core::error_chain;
 use danm_core::model::{Network, NetworkKey};
 use danm_core::netwatch::{self, HostAction, HostPlan, Placement};
 use danm_core::provision::{HostInventory, InterfaceProvisioner, ProvisionError};
@@ -228,17 +229,6 @@ fn interfaces_needed(plan: &HostPlan) -> usize {
         .filter_map(|p| if let Placement::Interface(name) = p { Some(name) } else { None })
         .collect();
     names.len()
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// After a failed reconciliation: logs it and retries after [`Config::retry`], doubled with every

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use danm_core::admission::{Admission, AdmissionError, Admitted};
+use danm_core::error_chain as chain;
 use danm_core::model::{Network, TenantConfig};
 use danm_core::retry::{BoxFuture, RetryPolicy, Sleeper};
 use danm_core::store::Datastore;
@@ -87,18 +88,6 @@ impl Outcome {
 
 fn cause(field: &str, message: &str) -> StatusCause {
     StatusCause { reason: "FieldValueInvalid".into(), message: message.to_owned(), field: field.to_owned() }
-}
-
-/// An error and its sources, `: `-separated, for a denial message.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 impl From<AdmissionError> for Outcome {
