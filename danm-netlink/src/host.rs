@@ -227,11 +227,16 @@ async fn adopt(
     let index = link.header.index;
     let mut change = LinkUnspec::new_with_index(index);
     let mut changed = false;
-    if let Some(mtu) = want.mtu.filter(|mtu| *mtu != links::mtu(link)) {
+    let alias = AliasState::parse(links::alias(link));
+    // An existing interface may serve several networks: its MTU is only ever raised here, to what this
+    // network needs (netwatcher sets the largest any of them asks for), never lowered under another
+    // network's pods; and someone else's interface keeps its MTU.
+    let raise = want.mtu.filter(|mtu| *mtu > links::mtu(link) && !matches!(alias, AliasState::Foreign));
+    if let Some(mtu) = raise {
         change = change.mtu(mtu);
         changed = true;
     }
-    match AliasState::parse(links::alias(link)) {
+    match alias {
         // Someone else's interface: use it, record nothing, never remove it.
         AliasState::Foreign => {}
         AliasState::Free => {

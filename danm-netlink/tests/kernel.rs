@@ -362,11 +362,19 @@ fn vxlan_checks_vni_mtu_parent_and_existing_interfaces() {
     let Some(InfoData::Vxlan(info)) = info_data(&big) else { panic!("not a vxlan") };
     assert!(info.contains(&InfoVxlan::Group("239.18.52.86".parse().unwrap())), "{info:?}");
 
-    // An explicit MTU is applied to an existing interface; one above what the parent allows is refused.
+    // An existing interface's MTU is raised to what a network asks for, never lowered under the
+    // networks already on it; one above what the parent allows is refused.
     let mut smaller = vxlan("vx_big", "p0", 0x12_3456);
     smaller.mtu = Some(1400);
     run(provisioner.ensure_host(&smaller, "n2")).unwrap();
-    assert_eq!(block_on(async { mtu(&link(&connect(), "vx_big").await.unwrap()) }), 1400);
+    assert_eq!(block_on(async { mtu(&link(&connect(), "vx_big").await.unwrap()) }), 1450, "not lowered");
+    let mut low = vxlan("vx_low", "p0", 8);
+    low.mtu = Some(1300);
+    run(provisioner.ensure_host(&low, "n1")).unwrap();
+    assert_eq!(block_on(async { mtu(&link(&connect(), "vx_low").await.unwrap()) }), 1300, "created as asked");
+    low.mtu = Some(1400);
+    run(provisioner.ensure_host(&low, "n2")).unwrap();
+    assert_eq!(block_on(async { mtu(&link(&connect(), "vx_low").await.unwrap()) }), 1400, "raised");
     let mut too_big = vxlan("vx_mtu", "p0", 7);
     too_big.mtu = Some(1451);
     assert!(matches!(run(provisioner.ensure_host(&too_big, "n1")), Err(ProvisionError::Invalid { .. })));
@@ -395,7 +403,7 @@ fn vxlan_checks_vni_mtu_parent_and_existing_interfaces() {
     assert!(info.contains(&InfoVxlan::Group6("ff02::10:1".parse().unwrap())), "{info:?}");
     assert!(info.contains(&InfoVxlan::Local6("fd00:31::1".parse().unwrap())), "{info:?}");
     assert_eq!(mtu(&v6), 1430);
-    assert_eq!(host_links(), ["br0", "br6", "lo", "p0", "p1", "vx_big", "vx_v6"]);
+    assert_eq!(host_links(), ["br0", "br6", "lo", "p0", "p1", "vx_big", "vx_low", "vx_v6"]);
 }
 
 #[test]

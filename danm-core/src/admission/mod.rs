@@ -42,7 +42,7 @@ pub use error::{AdmissionError, Result};
 pub use pod::{check_request_against_network, parse_pod_interfaces};
 pub use tenant::{
     TenantNetworkPlan, VniRelease, VniReservation, admit_tenant_config, apply_reservation, is_dynamic_type,
-    override_network_id, plan_tenant_network, release_vni, select_tenant_config,
+    mark_in_use, override_network_id, plan_tenant_network, release_vni, select_tenant_config,
 };
 
 use crate::model::{Network, NetworkKind, TenantConfig};
@@ -111,7 +111,8 @@ impl<'a, S: Datastore + ?Sized> Admission<'a, S> {
         if net.kind != NetworkKind::TenantNetwork {
             return Ok(Admitted::new(net));
         }
-        let exists = self.store.get(&ObjectKey::Network(net.key())).await?.is_some();
+        // A name the API server generates (`generateName`) is not known yet, and cannot exist.
+        let exists = !net.metadata.name.is_empty() && self.store.get(&ObjectKey::Network(net.key())).await?.is_some();
         let net = self.reserve(&net, self.dry_run || exists).await?;
         Ok(Admitted::new(net))
     }
@@ -222,8 +223,14 @@ impl<'a, S: Datastore + ?Sized> Admission<'a, S> {
     /// with a compare-and-swap write of the TenantConfig, planning again after a lost race.
     async fn reserve(&self, net: &Network, dry_run: bool) -> Result<Network> {
         for attempt in 0..=self.policy.max_conflicts {
-            let configs = self.tenant_configs().await?;
+            let mut configs = self.tenant_configs().await?;
             let chosen = select_tenant_config(namespace_of(net), configs.iter().map(|v| &v.value));
+            if let Some(i) = chosen {
+                // The IDs existing networks hold are taken, whatever the bitmask says (see `mark_in_use`).
+                let all = Query::Networks { kind: None, namespace: None };
+                let networks = self.store.list_as::<Network>(&all).await?;
+                mark_in_use(&mut configs[i].value, networks.iter().map(|v| &v.value));
+            }
             let plan = plan_tenant_network(net, chosen.map(|i| &configs[i].value))?;
             validate_tenant_network_mutated(&plan.network)?;
             let (Some(reservation), Some(i), false) = (&plan.reservation, chosen, dry_run) else {

@@ -238,6 +238,45 @@ fn profile_state(tc: &TenantConfig, index: usize) -> Result<(VniAlloc, Vec<Range
     }
 }
 
+/// Marks reserved, in each profile of `tc` that hands out IDs, every ID that an existing network of any
+/// kind holds on that profile's interface (its `device_pool`, or else its `host_device`) with that type.
+/// Returns whether anything was newly marked.
+///
+/// The bitmask is a record of reservations, and a record can fall behind the networks: a delete admitted
+/// but never carried out (another webhook refused it, or a finalizer keeps the network), a repeated
+/// delete of a terminating network, a release in another TenantConfig than the one that reserved, a
+/// TenantConfig re-created empty. Marking what the networks really hold before choosing makes sure that
+/// none of those ever hands out an ID a network still uses; a written reservation then carries the
+/// repaired bitmask. Bits of IDs no network holds are left alone: one may belong to a reservation whose
+/// network is being created right now.
+pub fn mark_in_use<'a>(tc: &mut TenantConfig, networks: impl IntoIterator<Item = &'a Network>) -> bool {
+    let held: Vec<(&str, VniType, i64)> = networks
+        .into_iter()
+        .flat_map(|net| {
+            let opts = &net.spec.options;
+            let name = if opts.device_pool.is_empty() { opts.host_device.as_str() } else { opts.device_pool.as_str() };
+            [opts.vlan.map(|v| (name, VniType::Vlan, v)), opts.vxlan.map(|v| (name, VniType::Vxlan, v))]
+        })
+        .flatten()
+        .collect();
+    let mut changed = false;
+    for index in 0..tc.host_devices.len() {
+        let profile = &tc.host_devices[index];
+        let Some(vni_type) = VniType::parse(&profile.vni_type) else { continue };
+        // A profile whose range or bitmask cannot be read is reported when it is chosen.
+        let Ok((mut alloc, _)) = profile_state(tc, index) else { continue };
+        let mut marked = false;
+        for (_, _, vni) in held.iter().filter(|(name, t, _)| *name == profile.name && *t == vni_type) {
+            marked |= alloc.reserve(*vni).unwrap_or(false);
+        }
+        if marked {
+            tc.host_devices[index].alloc = alloc.encode();
+            changed = true;
+        }
+    }
+    changed
+}
+
 /// Marks a planned VNI reserved in the TenantConfig it was planned from (or a fresher copy of it).
 /// Fails, as exhaustion, when another network took the ID in the meantime: plan again.
 pub fn apply_reservation(tc: &mut TenantConfig, r: &VniReservation) -> Result<(), ValidationErrors> {

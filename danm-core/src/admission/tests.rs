@@ -153,7 +153,54 @@ fn vnis_are_reserved_lowest_first_exhausted_and_released() {
     assert!(admitted.warnings.is_empty(), "{:?}", admitted.warnings);
     let alloc = VniAlloc::decode(&stored_tc(&store, "tc").host_devices[0].alloc).unwrap();
     assert!(alloc.is_reserved(7) && !alloc.is_reserved(100) && alloc.is_reserved(101));
+    block_on(store.delete(&ObjectKey::Network(b.value.key()), None)).unwrap();
     assert_eq!(create(&store, tenant_net("d", "ipvlan")).unwrap().spec.options.vlan, Some(100));
+}
+
+#[test]
+fn an_id_a_network_still_holds_is_never_handed_out_whatever_the_bitmask_says() {
+    let store = store_with(tenant_config("tc", vec![profile("ens3", "vlan", "100-103")]));
+    let a = create(&store, tenant_net("a", "ipvlan")).unwrap();
+    assert_eq!(a.spec.options.vlan, Some(100));
+    block_on(store.create(&Object::Network(a.clone()))).unwrap();
+
+    // A delete admitted twice (a network kept by a finalizer is deleted again) frees 100 twice, and the
+    // network still exists: the next network must not get 100.
+    for _ in 0..2 {
+        block_on(Admission::new(&store).delete_network(&a)).unwrap();
+    }
+    let b = create(&store, tenant_net("b", "ipvlan")).unwrap();
+    assert_eq!(b.spec.options.vlan, Some(101), "100 is a's until a is gone");
+    block_on(store.create(&Object::Network(b))).unwrap();
+    let alloc = VniAlloc::decode(&stored_tc(&store, "tc").host_devices[0].alloc).unwrap();
+    assert!(alloc.is_reserved(100), "the reservation wrote the repaired bitmask back");
+
+    // A DanmNet on the same interface with VLAN 102 takes 102 too (one VLAN ID per parent).
+    let mut danmnet = Network::new(
+        NetworkKind::DanmNet,
+        ObjectMeta::new("static", Some("other")),
+        NetworkSpec { network_id: "static".into(), network_type: "ipvlan".into(), ..NetworkSpec::default() },
+    );
+    danmnet.spec.options.host_device = "ens3".into();
+    danmnet.spec.options.vlan = Some(102);
+    block_on(store.create(&Object::Network(danmnet))).unwrap();
+    assert_eq!(create(&store, tenant_net("c", "ipvlan")).unwrap().spec.options.vlan, Some(103));
+
+    // The TenantConfig re-created with an empty bitmask: the IDs in use are still not handed out.
+    block_on(store.delete(&ObjectKey::TenantConfig("tc".into()), None)).unwrap();
+    block_on(store.create(&Object::TenantConfig(tenant_config("tc", vec![profile("ens3", "vlan", "100-103")]))))
+        .unwrap();
+    assert_eq!(create(&store, tenant_net("d", "ipvlan")).unwrap().spec.options.vlan, Some(103));
+}
+
+#[test]
+fn a_generated_name_is_planned_without_looking_it_up() {
+    let store = store_with(tenant_config("tc", vec![profile("ens3", "vlan", "100-101")]));
+    let mut net = tenant_net("", "ipvlan");
+    net.metadata.other.insert("generateName".into(), serde_json::json!("net-"));
+    assert_eq!(create(&store, net).unwrap().spec.options.vlan, Some(100));
+    let alloc = VniAlloc::decode(&stored_tc(&store, "tc").host_devices[0].alloc).unwrap();
+    assert!(alloc.is_reserved(100), "reserved for the network the API server will name");
 }
 
 #[test]
