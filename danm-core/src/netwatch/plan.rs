@@ -201,6 +201,11 @@ fn wanted(network: &Network) -> Option<Result<HostInterface, String>> {
         _ => {}
     }
     if o.host_device.is_empty() {
+        // A device pool network (SR-IOV) takes its VLAN on the virtual function its plugin sets up: no
+        // host interface.
+        if !o.device_pool.is_empty() {
+            return None;
+        }
         return Some(Err("spec.Options.host_device is empty: a VLAN or VXLAN interface needs a parent".to_owned()));
     }
     let host = host_interface(network)?;

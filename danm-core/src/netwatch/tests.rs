@@ -153,8 +153,12 @@ fn unusable_attributes_are_invalid() {
         let Placement::Invalid { reason } = &p.placements[&n.key()] else { panic!("{:?}", p.placements) };
         assert!(reason.contains(needle), "{reason}");
     }
-    // Networks without VLAN or VXLAN are none of netwatcher's business.
+    // Networks without VLAN or VXLAN are none of netwatcher's business, and neither are device pool
+    // (SR-IOV) networks, whose VLAN goes on the virtual function.
     assert!(plan(&[net(NetworkKind::DanmNet, "a", "foo", "eth1", None, None)], &scan(vec![])).placements.is_empty());
+    let mut sriov = net(NetworkKind::TenantNetwork, "s", "sriov", "", Some(300), None);
+    sriov.spec.options.device_pool = "intel.com/sriov_pool".into();
+    assert!(plan(&[sriov], &scan(vec![])).placements.is_empty());
 }
 
 #[test]
