@@ -967,6 +967,8 @@ async fn tenant_network_vnis_follow_create_dry_run_and_delete() {
     assert!(reserved(&stored_tenant_config(&h.store, "tenants").await, 700));
     assert_eq!(h.review("/netdeletion", &delete(false)).await["allowed"], true);
     assert!(!reserved(&stored_tenant_config(&h.store, "tenants").await, 700));
+    // The API server carries the admitted DELETE out; until then the network would keep its VNI taken.
+    h.store.delete(&ObjectKey::Network(net.key()), None).await.unwrap();
 
     // D2 while in use: refused (D1 first), and the VNI stays reserved.
     h.review("/netvalidation", &review("TenantNetwork", "CREATE", Some(tenant_network("b")), None, false)).await;
