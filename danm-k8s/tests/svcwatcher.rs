@@ -189,8 +189,10 @@ fn published(server: &FakeApiServer, name: &str) -> Option<(Vec<String>, Vec<Str
     Some((list(subset.and_then(|s| s.addresses.as_ref())), list(subset.and_then(|s| s.not_ready_addresses.as_ref()))))
 }
 
+/// Waits for `probe` to give `want`. The deadline is generous: a relist after an expired watch waits out
+/// the watcher's backoff (seconds), and the test may share two cores with others.
 async fn eventually<T: PartialEq + std::fmt::Debug>(what: &str, want: T, mut probe: impl FnMut() -> T) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
     loop {
         let got = probe();
         if got == want {
