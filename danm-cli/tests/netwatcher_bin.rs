@@ -14,7 +14,7 @@ use danm_k8s::testing::{FakeApiServer, ResourceType};
 use kube::api::{Api, DeleteParams};
 use serde_json::json;
 
-use common::{free_port, http_get, is_ok};
+use common::{free_port, http_get, is_ok, terminate};
 
 async fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -132,21 +132,7 @@ async fn netwatcher_keeps_a_vxlan_interface_serves_metrics_and_stops_on_sigterm(
     wait_for("vx_ovl gone", || netns.alias("vx_ovl").is_none()).await;
     assert!(netns.alias("p0").is_some(), "what is not DANM's stays");
 
-    rustix::process::kill_process(
-        rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap(),
-        rustix::process::Signal::TERM,
-    )
-    .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "netwatcher did not stop on SIGTERM");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let mut log = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
+    let (status, log) = terminate(&mut child, Duration::from_secs(10)).await;
     assert!(status.success(), "{status}: {log}");
     assert!(log.contains("netwatcher stopped"), "{log}");
 }

@@ -12,7 +12,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Endpoints;
 use serde_json::json;
 
-use common::{free_port, http_get};
+use common::{free_port, http_get, terminate};
 
 /// The child process, killed when the test ends however it ends; its log is printed on failure.
 struct Child(std::process::Child);
@@ -103,20 +103,7 @@ async fn svcwatcher_publishes_serves_metrics_and_stops_on_sigterm() {
     let ready = http_get(port, "/readyz").unwrap();
     assert!(ready.lines().next().is_some_and(|l| l.contains(" 200 ")), "{ready}");
 
-    rustix::process::kill_process(
-        rustix::process::Pid::from_raw(i32::try_from(child.0.id()).unwrap()).unwrap(),
-        rustix::process::Signal::TERM,
-    )
-    .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "svcwatcher did not stop on SIGTERM");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let log = child.log();
+    let (status, log) = terminate(&mut child.0, Duration::from_secs(10)).await;
     assert!(status.success(), "{status}: {log}");
     let holder = server.object::<Lease>("kube-system", "danm-svcwatcher").and_then(|l| l.spec?.holder_identity);
     assert_eq!(holder, None, "the Lease is released on shutdown: {log}");

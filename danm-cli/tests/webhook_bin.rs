@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned, crypto::ring};
 
-use common::{free_port, http_get};
+use common::{free_port, http_get, terminate};
 
 /// POSTs `body` to `path` over TLS (trusting only `roots`) and returns the response body as JSON.
 fn https_post(port: u16, roots: &RootCertStore, path: &str, body: &Value) -> Value {
@@ -114,20 +114,6 @@ async fn danm_webhook_admits_over_https_and_stops_on_sigterm() {
     let counted = http_get(metrics, "/metrics").unwrap();
     assert!(counted.contains("danm_webhook_requests_total"), "{counted}");
 
-    rustix::process::kill_process(
-        rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap(),
-        rustix::process::Signal::TERM,
-    )
-    .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "danm-webhook did not stop on SIGTERM");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let mut log = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
+    let (status, log) = terminate(&mut child, Duration::from_secs(15)).await;
     assert!(status.success(), "{status}: {log}");
 }

@@ -160,3 +160,26 @@ pub fn http_get(port: u16, path: &str) -> Option<String> {
 pub fn is_ok(response: &str) -> bool {
     response.split(' ').nth(1) == Some("200")
 }
+
+/// Sends SIGTERM to `child` and waits up to `within` for it to exit; returns its exit status and what
+/// it wrote to its (piped) standard error. Fails the test when it does not stop in time.
+pub async fn terminate(
+    child: &mut std::process::Child,
+    within: std::time::Duration,
+) -> (std::process::ExitStatus, String) {
+    let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let deadline = std::time::Instant::now() + within;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "{:?} did not stop on SIGTERM", child.id());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let mut log = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        std::io::Read::read_to_string(&mut err, &mut log).unwrap();
+    }
+    (status, log)
+}

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::plan::{HostAction, HostPlan, Placement};
-pub(crate) use crate::error_chain as chain;
+use crate::error_chain;
 use crate::model::NetworkKey;
 use crate::provision::{HostInventory, InterfaceProvisioner, ProvisionError};
 
@@ -118,7 +118,7 @@ pub fn report(plan: &HostPlan, outcomes: &[StepOutcome]) -> BTreeMap<NetworkKey,
         if let (HostAction::Ensure { host, .. } | HostAction::Recreate { host, .. }, Err(e)) =
             (&outcome.action, &outcome.result)
         {
-            errors.entry(host.name.as_str()).or_insert_with(|| chain(e));
+            errors.entry(host.name.as_str()).or_insert_with(|| error_chain(e));
         }
     }
     plan.placements
@@ -144,6 +144,6 @@ pub fn report(plan: &HostPlan, outcomes: &[StepOutcome]) -> BTreeMap<NetworkKey,
 pub fn failure_summary(outcomes: &[StepOutcome]) -> Option<String> {
     let failed: Vec<&StepOutcome> = outcomes.iter().filter(|o| o.result.is_err()).collect();
     let first = failed.first()?;
-    let error = first.result.as_ref().err().map(|e| chain(e)).unwrap_or_default();
+    let error = first.result.as_ref().err().map(|e| error_chain(e)).unwrap_or_default();
     Some(format!("{} of {} steps failed; first: {}: {error}", failed.len(), outcomes.len(), first.action))
 }

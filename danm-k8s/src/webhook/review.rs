@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use danm_core::admission::{Admission, AdmissionError, Admitted};
-use danm_core::error_chain as chain;
+use danm_core::error_chain;
 use danm_core::model::{Network, TenantConfig};
 use danm_core::retry::{BoxFuture, RetryPolicy, Sleeper};
 use danm_core::store::Datastore;
@@ -101,7 +101,7 @@ impl From<AdmissionError> for Outcome {
         };
         let causes = e.errors().map(ValidationErrors::iter).into_iter().flatten();
         let causes = causes.map(|v| cause(&v.field, &v.message)).collect();
-        Self::Deny { code, reason, message: chain(&e), causes }
+        Self::Deny { code, reason, message: error_chain(&e), causes }
     }
 }
 
