@@ -266,17 +266,12 @@ impl SvcWatcher {
     pub fn observe(&mut self, change: Change) {
         let touched = match change {
             Change::Service(e) => {
-                self.ctx.metrics.event(KIND_NAMES[Kind::Service as usize]);
                 self.event(Kind::Service, e, |ix, s| ix.apply_service(s), |ix, ns, n| ix.delete_service(ns, n))
             }
             Change::Endpoint(e) => {
-                self.ctx.metrics.event(KIND_NAMES[Kind::Endpoint as usize]);
                 self.event(Kind::Endpoint, e, |ix, ep| ix.apply_endpoint(*ep), |ix, ns, n| ix.delete_endpoint(ns, n))
             }
-            Change::Pod(e) => {
-                self.ctx.metrics.event(KIND_NAMES[Kind::Pod as usize]);
-                self.event(Kind::Pod, e, |ix, p| ix.apply_pod(p), |ix, ns, n| ix.delete_pod(ns, n))
-            }
+            Change::Pod(e) => self.event(Kind::Pod, e, |ix, p| ix.apply_pod(p), |ix, ns, n| ix.delete_pod(ns, n)),
         };
         self.dirty.extend(touched);
         let (services, endpoints, pods) = self.index.len();
@@ -294,6 +289,7 @@ impl SvcWatcher {
         delete: impl Fn(&mut ServiceIndex, &str, &str) -> BTreeSet<ServiceKey>,
     ) -> BTreeSet<ServiceKey> {
         let slot = kind as usize;
+        self.ctx.metrics.event(KIND_NAMES[slot]);
         match event {
             Event::Apply(o) => apply(&mut self.index, o),
             Event::Delete(o) => {
