@@ -16,7 +16,7 @@ use danm_core::delegate::{DelegateError, DelegateExecutor, Invocation};
 use danm_core::meta::{MetaConfig, MetaPlugin, PodContext};
 use danm_core::model::{Network, NetworkKind, NetworkOptions, NetworkSpec, ObjectMeta, PodRecord};
 use danm_core::provision::{
-    CreatedInterface, HostInterface, InterfaceProvisioner, LinkState, PodInterface, ProvisionError,
+    CreatedInterface, HostInterface, InterfaceProvisioner, InterfaceSetup, LinkState, PodInterface, ProvisionError,
 };
 use danm_core::retry::{BoxFuture, Sleeper};
 use danm_core::store::{Datastore, MemoryStore, Object};
@@ -70,6 +70,13 @@ impl InterfaceProvisioner for LoggingProvisioner {
     }
     async fn release_host(&self, _name: &str, _holder: &str) -> Result<bool, ProvisionError> {
         Ok(false)
+    }
+    async fn configure(&self, setup: &InterfaceSetup) -> Result<bool, ProvisionError> {
+        println!("  configure delegated {} in {}", setup.name, setup.netns.display());
+        Ok(true)
+    }
+    async fn deconfigure(&self, _setup: &InterfaceSetup) -> Result<(), ProvisionError> {
+        Ok(())
     }
 }
 

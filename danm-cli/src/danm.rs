@@ -12,7 +12,8 @@ use danm_core::cni::skel::{Plugin, Request};
 use danm_core::cni::{Backend, CniError, CniResult, DanmConf, ErrorCode, LogLevel};
 use danm_core::meta::{MetaConfig, MetaError, MetaPlugin, PodContext};
 use danm_core::provision::{
-    CreatedInterface, HostInterface, InterfaceProvisioner, LinkState, NoopProvisioner, PodInterface, ProvisionError,
+    CreatedInterface, HostInterface, InterfaceProvisioner, InterfaceSetup, LinkState, NoopProvisioner, PodInterface,
+    ProvisionError,
 };
 use danm_core::retry::{BoxFuture, Sleeper};
 use danm_netlink::NetlinkProvisioner;
@@ -86,6 +87,12 @@ impl InterfaceProvisioner for AnyProvisioner {
     }
     async fn release_host(&self, name: &str, holder: &str) -> Result<bool, ProvisionError> {
         each!(self, p => p.release_host(name, holder).await)
+    }
+    async fn configure(&self, setup: &InterfaceSetup) -> Result<bool, ProvisionError> {
+        each!(self, p => p.configure(setup).await)
+    }
+    async fn deconfigure(&self, setup: &InterfaceSetup) -> Result<(), ProvisionError> {
+        each!(self, p => p.deconfigure(setup).await)
     }
 }
 

@@ -358,3 +358,48 @@ fn two_interfaces_on_one_network_with_routes() {
     assert!(ok, "DEL failed: {out}");
     env.assert_clean(&[&pod]);
 }
+
+#[test]
+fn a_real_delegates_interface_gets_the_networks_routes_policy_routes_and_sysctls() {
+    if !require(true) {
+        return;
+    }
+    let env = Env::new();
+    let network = r#"
+apiVersion: danm.k8s.io/v1
+kind: DanmNet
+metadata: {name: routed, namespace: ns}
+spec:
+  NetworkID: routed
+  NetworkType: bridge
+  Options: {cidr: 10.40.0.0/24, routes: {"10.201.0.0/16": 10.40.0.254}, rt_tables: 120}
+"#;
+    block_on(danm_cli::ctl::apply(&env.store(), network, "ns", false)).unwrap();
+    let conf =
+        json!({"cniVersion":"1.0.0","name":"routed","type":"bridge","bridge":"br-r","ipam":{"type":"host-local"}});
+    std::fs::write(env.dir.path().join("net.d/routed.conf"), conf.to_string()).unwrap();
+    let pod = Netns::create("e2e-routed");
+    env.pod("r", r#"[{"network":"mac","ip":"dynamic"},{"network":"routed","ip":"dynamic","proutes":{"10.202.0.0/16":"10.40.0.253"}}]"#);
+    let (ok, out) = env.run("ADD", "r", Some(&pod.path()), &env.conf("1.0.0", json!({})));
+    assert!(ok, "ADD failed: {out}");
+
+    // The bridge plugin made eth1 with DANM's address; DANM then routed it.
+    assert_eq!(pod.global_addrs("eth1"), ["10.40.0.1/24"]);
+    let main = pod.ip_json(&["route", "show", "10.201.0.0/16"]).unwrap();
+    assert_eq!((main[0]["dev"].as_str(), main[0]["gateway"].as_str()), (Some("eth1"), Some("10.40.0.254")), "{main}");
+    let table = pod.ip_json(&["route", "show", "table", "120"]).unwrap();
+    let policy = table.as_array().unwrap().iter().find(|r| r["dst"] == "10.202.0.0/16").expect("the policy route");
+    assert_eq!((policy["dev"].as_str(), policy["gateway"].as_str()), (Some("eth1"), Some("10.40.0.253")), "{table}");
+    let rules = pod.ip_json(&["rule", "show"]).unwrap();
+    let from_subnet = |rules: &Value| {
+        rules.as_array().unwrap().iter().any(|r| r["src"] == "10.40.0.0" && r["srclen"] == 24 && r["table"] == "120")
+    };
+    assert!(from_subnet(&rules), "no rule from 10.40.0.0/24 to table 120: {rules}");
+    let disabled = common::ip(&["netns", "exec", &pod.name, "cat", "/proc/sys/net/ipv6/conf/eth1/disable_ipv6"]);
+    assert_eq!(String::from_utf8_lossy(&disabled.stdout).trim(), "1", "no IPv6 address: IPv6 off on eth1");
+
+    let (ok, out) = env.run("DEL", "r", Some(&pod.path()), &env.conf("1.0.0", json!({})));
+    assert!(ok, "DEL failed: {out}");
+    assert!(!from_subnet(&pod.ip_json(&["rule", "show"]).unwrap()), "the policy rule outlived its interface");
+    env.assert_clean(&[&pod]);
+}

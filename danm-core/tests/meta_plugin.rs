@@ -11,7 +11,7 @@ use danm_core::ipam::{Family, PoolKey};
 use danm_core::meta::{MetaConfig, MetaError, MetaPlugin, PHASE_ANNOTATION, PodContext, codes};
 use danm_core::model::{DanmEp, Network, NetworkKind, NetworkOptions, NetworkSpec, ObjectMeta, PodRecord};
 use danm_core::pod::{NETWORK_STATUS_ANNOTATION, parse_network_status};
-use danm_core::provision::RecordingProvisioner;
+use danm_core::provision::{InterfaceSetup, Ipv6Mode, PolicyRouting, ProvisionCall, RecordingProvisioner, Route};
 use danm_core::retry::{BoxFuture, Sleeper};
 use danm_core::store::{Datastore, DatastoreExt, EndpointQuery, MemoryStore, Object, Query};
 
@@ -560,5 +560,84 @@ async fn a_rollback_that_cannot_remove_an_interface_keeps_its_record_for_del() {
     assert_eq!(w.provisioner.pod_interfaces().len(), 2, "eth0 of p and eth0 of a");
     w.plugin.del(&c).await.unwrap();
     w.plugin.del(&taken).await.unwrap();
+    assert_clean(&w).await;
+}
+
+/// A static delegate (bridge) on a network with routes, routes6 and `rt_tables` 200.
+fn routed_world() -> World {
+    let w = world(2_000);
+    w.delegates.set_config(
+        "routed",
+        "/etc/cni/net.d/routed.conf",
+        r#"{"cniVersion":"1.0.0","name":"routed","type":"bridge","bridge":"br8","ipam":{"type":"host-local"}}"#,
+    );
+    let mut o = opts("10.8.0.0/24", "fd00:8::/64");
+    o.routes.insert("10.80.0.0/16".into(), "10.8.0.1".into());
+    o.routes6.insert("fd00:80::/64".into(), "fd00:8::1".into());
+    o.rt_tables = Some(200);
+    put(&w, Object::Network(network(NetworkKind::DanmNet, Some("ns"), "routed", "bridge", o)));
+    w
+}
+
+fn route(dst: &str, gateway: &str) -> Route {
+    Route { dst: dst.parse().unwrap(), gateway: gateway.parse().unwrap() }
+}
+
+#[tokio::test]
+async fn delegated_interfaces_get_the_networks_routes_policy_routes_and_sysctls() {
+    let w = routed_world();
+    let flannel = r#"{"cniVersion":"1.0.0","interfaces":[{"name":"eth2","sandbox":"/var/run/netns/p"}],"ips":[{"address":"10.244.1.5/24","interface":0},{"address":"fd00:244::5/64","interface":0}]}"#;
+    w.delegates.script("flannel", Scripted::Succeed(flannel.into()));
+    let annotation = r#"[{"network":"mac","ip":"dynamic"},{"network":"routed","ip":"dynamic","proutes":{"10.90.0.0/16":"10.8.0.254"}},{"network":"flan"}]"#;
+    let c = pod(&w, "p", Some(annotation));
+    w.plugin.add(&c).await.unwrap();
+
+    let netns = PathBuf::from("/var/run/netns/p");
+    let configured = w.provisioner.configured();
+    assert_eq!(configured.len(), 2, "both delegated interfaces, not the built-in one: {configured:?}");
+    // DANM's IPv4 address only: the IPv4 routes, the policy route in table 200, IPv6 off.
+    let routed = &configured[&(netns.clone(), "eth1".to_owned())];
+    assert_eq!(
+        *routed,
+        InterfaceSetup {
+            netns: netns.clone(),
+            name: "eth1".into(),
+            routes: vec![route("10.80.0.0/16", "10.8.0.1")],
+            policy: Some(PolicyRouting { table: 200, routes: vec![route("10.90.0.0/16", "10.8.0.254")] }),
+            ipv6: Ipv6Mode::Disabled,
+        }
+    );
+    // flannel kept its own IPAM and gave the pod an IPv6 address: IPv6 stays on.
+    let flan = &configured[&(netns.clone(), "eth2".to_owned())];
+    assert_eq!((flan.routes.len(), flan.policy.is_some(), flan.ipv6), (0, false, Ipv6Mode::Enabled));
+
+    // DEL takes the policy rules away before the delegate removes the interface.
+    w.plugin.del(&c).await.unwrap();
+    let calls = w.provisioner.calls();
+    assert!(calls.contains(&ProvisionCall::Deconfigure(netns.clone(), "eth1".into())), "{calls:?}");
+    assert!(!calls.contains(&ProvisionCall::Deconfigure(netns.clone(), "eth2".into())), "nothing to take from eth2");
+    assert!(!w.provisioner.configured().contains_key(&(netns, "eth1".to_owned())));
+    assert_clean(&w).await;
+}
+
+#[tokio::test]
+async fn a_delegated_interface_that_cannot_be_configured_is_undone() {
+    let w = routed_world();
+    let c = pod(
+        &w,
+        "p",
+        Some(r#"[{"network":"routed","ip":"dynamic","ip6":"dynamic","proutes":{"10.90.0.0/16":"10.8.0.254"}}]"#),
+    );
+    // Call 0 is the configuration of eth0, after the bridge delegate made it.
+    w.provisioner.fail_on_call(0);
+    let err = w.plugin.add(&c).await.unwrap_err();
+    assert_eq!(code(&err), codes::PROVISION_FAILED, "{err}");
+    let netns = PathBuf::from("/var/run/netns/p");
+    assert_eq!(
+        w.provisioner.calls(),
+        [ProvisionCall::Configure(netns.clone(), "eth0".into()), ProvisionCall::Deconfigure(netns, "eth0".into())]
+    );
+    let dels = w.delegates.calls().iter().filter(|i| i.plugin == "bridge" && i.command == CniCommand::Del).count();
+    assert_eq!(dels, 1, "the bridge delegate's interface is removed");
     assert_clean(&w).await;
 }

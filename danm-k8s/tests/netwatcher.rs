@@ -9,8 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use danm_core::model::{NetworkOptions, NetworkSpec};
 use danm_core::provision::{
-    CreatedInterface, HostInterface, HostInventory, HostLinkKind, HostScan, InterfaceProvisioner, LinkState,
-    PodInterface, ProvisionCall, ProvisionError, RecordingProvisioner,
+    CreatedInterface, HostInterface, HostInventory, HostLinkKind, HostScan, InterfaceProvisioner, InterfaceSetup,
+    LinkState, PodInterface, ProvisionCall, ProvisionError, RecordingProvisioner,
 };
 use danm_k8s::netwatcher::{self, Config};
 use danm_k8s::runtime::Telemetry;
@@ -46,6 +46,12 @@ impl InterfaceProvisioner for Node1 {
     }
     async fn release_host(&self, name: &str, holder: &str) -> Result<bool, ProvisionError> {
         self.fake.release_host(name, holder).await
+    }
+    async fn configure(&self, setup: &InterfaceSetup) -> Result<bool, ProvisionError> {
+        self.fake.configure(setup).await
+    }
+    async fn deconfigure(&self, setup: &InterfaceSetup) -> Result<(), ProvisionError> {
+        self.fake.deconfigure(setup).await
     }
 }
 

@@ -108,7 +108,7 @@ pub(crate) async fn addresses(
 
 /// The address of an address message: `IFA_LOCAL` for IPv4 (the peer may differ on point-to-point
 /// links), `IFA_ADDRESS` otherwise.
-fn address_of(msg: &AddressMessage) -> Option<IpNet> {
+pub(crate) fn address_of(msg: &AddressMessage) -> Option<IpNet> {
     let local = msg.attributes.iter().find_map(|a| if let AddressAttribute::Local(ip) = a { Some(*ip) } else { None });
     let address =
         msg.attributes.iter().find_map(|a| if let AddressAttribute::Address(ip) = a { Some(*ip) } else { None });

@@ -5,11 +5,12 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use danm_core::provision::{
-    CreatedInterface, IpVlanMode, LinkKind, LinkState, MacVlanMode, PodInterface, ProvisionError, Route,
+    CreatedInterface, InterfaceSetup, IpVlanMode, Ipv6Mode, LinkKind, LinkState, MacVlanMode, PodInterface,
+    ProvisionError, Route,
 };
 use futures::TryStreamExt;
 use ipnet::IpNet;
-use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags, AddressScope};
+use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope};
 use netlink_packet_route::link::{self as nl, LinkAttribute};
 use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
 use nix::errno::Errno;
@@ -126,7 +127,7 @@ async fn build(
 
     // 6. Routes in the main table, then policy routing: a rule per subnet, then the table's routes.
     for route in &iface.routes {
-        add_route(pod, index, name, route, None).await?;
+        add_route(pod, index, name, route, None, false).await?;
     }
     if let Some(policy) = &iface.policy {
         for subnet in subnets(iface.addresses.iter().copied()) {
@@ -135,7 +136,7 @@ async fn build(
             }
         }
         for route in &policy.routes {
-            add_route(pod, index, name, route, Some(policy.table)).await?;
+            add_route(pod, index, name, route, Some(policy.table), false).await?;
         }
     }
 
@@ -190,12 +191,27 @@ pub(crate) async fn delete(pod: Handle, name: String) -> Result<(), ProvisionErr
     }
     let still_used = subnets(global_addresses(&pod, None).await?);
     let orphaned: BTreeSet<IpNet> = own.difference(&still_used).copied().collect();
+    remove_rules(&pod, &name, &orphaned, None).await
+}
+
+/// Removes the rules "from `subnet` lookup `table`" for every subnet in `sources`; of any table when
+/// `table` is `None`. Rules already gone are fine.
+async fn remove_rules(
+    pod: &Handle,
+    name: &str,
+    sources: &BTreeSet<IpNet>,
+    table: Option<u32>,
+) -> Result<(), ProvisionError> {
+    if sources.is_empty() {
+        return Ok(());
+    }
     for version in [IpVersion::V4, IpVersion::V6] {
         let rules: Vec<RuleMessage> =
             pod.rule().get(version).execute().try_collect().await.map_err(|e| kernel("listing rules", e))?;
         for rule in rules {
             let ours = rule.header.action == RuleAction::ToTable
-                && rule_source(&rule).is_some_and(|source| orphaned.contains(&source));
+                && table.is_none_or(|t| rule_table(&rule) == t)
+                && rule_source(&rule).is_some_and(|source| sources.contains(&source));
             if !ours {
                 continue;
             }
@@ -207,6 +223,66 @@ pub(crate) async fn delete(pod: Handle, name: String) -> Result<(), ProvisionErr
         }
     }
     Ok(())
+}
+
+/// Applies DANM's configuration to interface `name` that a delegate made: sysctls, IPv6 addresses again
+/// without duplicate address detection, routes, then policy routing. `false` when there is no such
+/// interface. The calling thread is in the pod's namespace (for the sysctls).
+pub(crate) async fn configure(pod: Handle, setup: InterfaceSetup) -> Result<bool, ProvisionError> {
+    let name = setup.name.as_str();
+    links::check_name(name)?;
+    if setup.policy.as_ref().is_some_and(|p| p.table == 0) {
+        return Err(invalid(name, "policy routing table 0 is not a table"));
+    }
+    let Some(link) = links::by_name(&pod, name).await? else {
+        return Ok(false);
+    };
+    let index = link.header.index;
+    sysctl::apply_ipv6(name, setup.ipv6)?;
+    if setup.ipv6 == Ipv6Mode::Enabled {
+        readd_without_dad(&pod, index, name).await?;
+    }
+    for route in &setup.routes {
+        add_route(&pod, index, name, route, None, true).await?;
+    }
+    let Some(policy) = &setup.policy else {
+        return Ok(true);
+    };
+    let mut added = Vec::new();
+    let outcome = async {
+        for subnet in subnets(global_addresses(&pod, Some(index)).await?) {
+            if let Some(rule) = add_rule(&pod, subnet, policy.table).await? {
+                added.push(rule);
+            }
+        }
+        for route in &policy.routes {
+            add_route(&pod, index, name, route, Some(policy.table), true).await?;
+        }
+        Ok(true)
+    }
+    .await;
+    if outcome.is_err() {
+        for rule in added {
+            let _ = pod.rule().del(rule).execute().await;
+        }
+    }
+    outcome
+}
+
+/// Removes the rules from the subnets of interface `name` to `table` that no other interface of the
+/// namespace has an address in. A missing interface is success.
+pub(crate) async fn deconfigure(pod: Handle, name: String, table: u32) -> Result<(), ProvisionError> {
+    if links::check_name(&name).is_err() {
+        return Ok(());
+    }
+    let Some(link) = links::by_name(&pod, &name).await? else {
+        return Ok(());
+    };
+    let index = link.header.index;
+    let own = subnets(global_addresses(&pod, Some(index)).await?);
+    let elsewhere = subnets(global_addresses_except(&pod, index).await?);
+    let orphaned: BTreeSet<IpNet> = own.difference(&elsewhere).copied().collect();
+    remove_rules(&pod, &name, &orphaned, Some(table)).await
 }
 
 /// Reads interface `name` back.
@@ -267,12 +343,15 @@ async fn add_address(pod: &Handle, index: u32, name: &str, address: IpNet) -> Re
     request.execute().await.map_err(|e| kernel(format!("adding {address} to {name}"), e))
 }
 
+/// Adds `route` through interface `index`, in `table` or the main table. With `existing_ok`, a route
+/// that already exists (a delegate's IPAM may have added it) is left as it is.
 async fn add_route(
     pod: &Handle,
     index: u32,
     name: &str,
     route: &Route,
     table: Option<u32>,
+    existing_ok: bool,
 ) -> Result<(), ProvisionError> {
     let Route { dst, gateway } = *route;
     let describe = || match table {
@@ -289,11 +368,24 @@ async fn add_route(
         Some(table) => builder.table_id(table),
         None => builder,
     };
-    pod.route().add(builder.build()).execute().await.map_err(|e| kernel(format!("adding {} to {name}", describe()), e))
+    match pod.route().add(builder.build()).execute().await {
+        Err(e) if existing_ok && errno(&e) == Some(Errno::EEXIST) => Ok(()),
+        other => other.map_err(|e| kernel(format!("adding {} to {name}", describe()), e)),
+    }
 }
 
-/// Adds "from `subnet` lookup `table`"; returns the rule, or `None` when it already existed.
+/// Adds "from `subnet` lookup `table`"; returns the rule, or `None` when it already existed. (The
+/// kernel does not refuse a duplicate of a rule given no priority: it picks a new one, so the
+/// existing rules are looked at first.)
 async fn add_rule(pod: &Handle, subnet: IpNet, table: u32) -> Result<Option<RuleMessage>, ProvisionError> {
+    let version = if subnet.addr().is_ipv4() { IpVersion::V4 } else { IpVersion::V6 };
+    let existing: Vec<RuleMessage> =
+        pod.rule().get(version).execute().try_collect().await.map_err(|e| kernel("listing rules", e))?;
+    if existing.iter().any(|rule| {
+        rule.header.action == RuleAction::ToTable && rule_table(rule) == table && rule_source(rule) == Some(subnet)
+    }) {
+        return Ok(None);
+    }
     let request = pod.rule().add().table_id(table).action(RuleAction::ToTable);
     let (message, result) = match subnet {
         IpNet::V4(net) => {
@@ -324,6 +416,56 @@ async fn global_addresses(pod: &Handle, index: Option<u32>) -> Result<Vec<IpNet>
         .filter(|(_, scope)| *scope != AddressScope::Link && *scope != AddressScope::Host)
         .map(|(net, _)| net)
         .collect())
+}
+
+/// The global addresses of every interface but the one with `index`.
+async fn global_addresses_except(pod: &Handle, index: u32) -> Result<Vec<IpNet>, ProvisionError> {
+    let messages: Vec<AddressMessage> =
+        pod.address().get().execute().try_collect().await.map_err(|e| kernel("listing addresses", e))?;
+    Ok(messages
+        .iter()
+        .filter(|m| m.header.index != index)
+        .filter(|m| m.header.scope != AddressScope::Link && m.header.scope != AddressScope::Host)
+        .filter_map(links::address_of)
+        .collect())
+}
+
+/// Adds every IPv6 address of interface `index` that is subject to duplicate address detection again
+/// without it, so that it is usable at once, as upstream does for delegates' addresses.
+async fn readd_without_dad(pod: &Handle, index: u32, name: &str) -> Result<(), ProvisionError> {
+    let messages: Vec<AddressMessage> = pod
+        .address()
+        .get()
+        .set_link_index_filter(index)
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|e| kernel(format!("listing the addresses of {name}"), e))?;
+    for message in messages {
+        let Some(address) = links::address_of(&message).filter(|a| a.addr().is_ipv6()) else { continue };
+        if message.header.scope == AddressScope::Link || has_nodad(&message) {
+            continue;
+        }
+        pod.address()
+            .del(message)
+            .execute()
+            .await
+            .map_err(|e| kernel(format!("removing {address} from {name} to add it without DAD"), e))?;
+        add_address(pod, index, name, address).await?;
+    }
+    Ok(())
+}
+
+fn has_nodad(message: &AddressMessage) -> bool {
+    message.header.flags.contains(AddressHeaderFlags::Nodad)
+        || message.attributes.iter().any(|a| matches!(a, AddressAttribute::Flags(f) if f.contains(AddressFlags::Nodad)))
+}
+
+fn rule_table(rule: &RuleMessage) -> u32 {
+    rule.attributes
+        .iter()
+        .find_map(|a| if let RuleAttribute::Table(t) = a { Some(*t) } else { None })
+        .unwrap_or(u32::from(rule.header.table))
 }
 
 fn rule_source(rule: &RuleMessage) -> Option<IpNet> {

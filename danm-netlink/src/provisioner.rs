@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use danm_core::provision::{
-    CreatedInterface, HostInterface, HostInventory, HostScan, InterfaceProvisioner, LinkState, PodInterface,
-    ProvisionError,
+    CreatedInterface, HostInterface, HostInventory, HostScan, InterfaceProvisioner, InterfaceSetup, LinkState,
+    PodInterface, ProvisionError,
 };
 use futures::lock::Mutex;
 
@@ -105,6 +105,29 @@ impl InterfaceProvisioner for NetlinkProvisioner {
             host::release(host, name, holder).await
         })
         .await
+    }
+
+    async fn configure(&self, setup: &InterfaceSetup) -> Result<bool, ProvisionError> {
+        // Where there is no namespace, there is no interface a delegate made.
+        let Some(pod_ns) = Netns::open(&setup.netns)? else {
+            return Ok(false);
+        };
+        let setup = setup.clone();
+        netns::in_netns(&pod_ns, move |pod| pod::configure(pod, setup)).await
+    }
+
+    async fn deconfigure(&self, setup: &InterfaceSetup) -> Result<(), ProvisionError> {
+        let Some(table) = setup.policy.as_ref().map(|p| p.table) else {
+            return Ok(());
+        };
+        let Some(pod_ns) = Netns::open(&setup.netns)? else {
+            return Ok(());
+        };
+        if !netns::is_enterable(&pod_ns) {
+            return Ok(());
+        }
+        let name = setup.name.clone();
+        netns::in_netns(&pod_ns, move |pod| pod::deconfigure(pod, name, table)).await
     }
 }
 

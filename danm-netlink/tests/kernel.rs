@@ -11,8 +11,8 @@ use std::path::Path;
 use common::*;
 use danm_core::netwatch::HostAction;
 use danm_core::provision::{
-    HostInterface, HostInventory, HostLinkKind, InterfaceProvisioner, IpVlanMode, LinkKind, MacVlanMode, PolicyRouting,
-    ProvisionError,
+    HostInterface, HostInventory, HostLinkKind, InterfaceProvisioner, InterfaceSetup, IpVlanMode, Ipv6Mode, LinkKind,
+    MacVlanMode, PolicyRouting, ProvisionError, Route,
 };
 use danm_netlink::NetlinkProvisioner;
 use futures::executor::block_on as run;
@@ -543,4 +543,110 @@ fn host_interfaces_need_only_cap_net_admin() {
     assert_eq!(host_alias("vx_capped").as_deref(), Some("danm-holders:DanmNet/default/a"));
     netwatch_pass(&provisioner, &[]);
     assert_eq!(host_alias("vx_capped"), None);
+}
+
+/// What a delegate would leave in the pod: veth `name` (its peer `name`-p) with `addresses`, up. IPv6
+/// addresses are added the way delegates add them: with duplicate address detection.
+fn delegate_made(pod: &Ns, name: &str, addresses: &[&str]) {
+    let peer = format!("{name}-p");
+    pod.run(|| {
+        ip_cmd(&["link", "add", name, "type", "veth", "peer", "name", &peer]);
+        for address in addresses {
+            ip_cmd(&["addr", "add", address, "dev", name]);
+        }
+        ip_cmd(&["link", "set", &peer, "up"]);
+        ip_cmd(&["link", "set", name, "up"]);
+    });
+}
+
+fn setup(pod: &Ns, name: &str, table: Option<u32>, routes: Vec<Route>, proutes: Vec<Route>) -> InterfaceSetup {
+    InterfaceSetup {
+        netns: pod.path(),
+        name: name.into(),
+        routes,
+        policy: table.map(|table| PolicyRouting { table, routes: proutes }),
+        ipv6: Ipv6Mode::Enabled,
+    }
+}
+
+#[test]
+fn delegated_interfaces_get_routes_policy_routing_sysctls_and_no_dad() {
+    let Some(provisioner) = host("delegated_interfaces_get_routes_policy_routing_sysctls_and_no_dad") else { return };
+    let pod = Ns::new();
+    delegate_made(&pod, "eth1", &["10.30.0.5/24", "fd00:30::5/64"]);
+    delegate_made(&pod, "eth2", &["10.30.0.6/24"]);
+    let eth1 = setup(
+        &pod,
+        "eth1",
+        Some(150),
+        vec![route("10.40.0.0/16", "10.30.0.1"), route("fd00:40::/64", "fd00:30::1")],
+        vec![route("0.0.0.0/0", "10.30.0.254"), route("::/0", "fd00:30::fe")],
+    );
+    assert!(run(provisioner.configure(&eth1)).unwrap());
+    // Again: what is there already is left as it is.
+    assert!(run(provisioner.configure(&eth1)).unwrap());
+    let eth2 = Ipv6Mode::Disabled;
+    let eth2 = InterfaceSetup { ipv6: eth2, ..setup(&pod, "eth2", Some(150), vec![], vec![]) };
+    assert!(run(provisioner.configure(&eth2)).unwrap());
+    // A userspace interface (nothing of that name in the kernel) is left alone.
+    assert!(!run(provisioner.configure(&setup(&pod, "dpdk0", Some(150), vec![], vec![]))).unwrap());
+
+    let (index, routes, rules) = pod.netlink(|h| async move {
+        (link(&h, "eth1").await.unwrap().header.index, routes(&h).await, source_rules(&h).await)
+    });
+    for (table, dst, gateway) in [
+        (254, "10.40.0.0/16", "10.30.0.1"),
+        (254, "fd00:40::/64", "fd00:30::1"),
+        (150, "0.0.0.0/0", "10.30.0.254"),
+        (150, "::/0", "fd00:30::fe"),
+    ] {
+        let want = KernelRoute { table, dst: net(dst), gateway: Some(ip(gateway)), oif: Some(index) };
+        assert!(routes.contains(&want), "{want:?} missing from {routes:#?}");
+    }
+    assert_eq!(
+        rules,
+        [
+            KernelRule { table: 150, source: Some(net("10.30.0.0/24")) },
+            KernelRule { table: 150, source: Some(net("fd00:30::/64")) }
+        ]
+    );
+    pod.run(|| {
+        for (key, value) in [("disable_ipv6", "0"), ("autoconf", "0"), ("accept_ra", "0"), ("ndisc_notify", "1")] {
+            assert_eq!(sysctl("ipv6", "eth1", key), value, "net.ipv6.conf.eth1.{key}");
+        }
+        assert_eq!(sysctl("ipv6", "eth2", "disable_ipv6"), "1");
+        let addr = ip_json(&["addr", "show", "dev", "eth1"]);
+        let v6 = addr[0]["addr_info"].as_array().unwrap().iter().find(|a| a["local"] == "fd00:30::5").unwrap();
+        assert_eq!(v6["nodad"], true, "{v6}");
+        assert_eq!(v6["prefixlen"], 64, "{v6}");
+    });
+
+    // eth1 goes: its IPv6 rule with it; its IPv4 subnet is still eth2's, so that rule stays.
+    run(provisioner.deconfigure(&eth1)).unwrap();
+    let rules = pod.netlink(|h| async move { source_rules(&h).await });
+    assert_eq!(rules, [KernelRule { table: 150, source: Some(net("10.30.0.0/24")) }]);
+    // The delegate removes eth1; when eth2 goes too, nothing is left.
+    pod.run(|| ip_cmd(&["link", "del", "eth1"]));
+    run(provisioner.deconfigure(&eth2)).unwrap();
+    assert_eq!(pod.netlink(|h| async move { source_rules(&h).await }), []);
+    // Idempotent, and a missing interface or netns is success.
+    run(provisioner.deconfigure(&eth2)).unwrap();
+    run(provisioner.deconfigure(&setup(&pod, "gone0", Some(150), vec![], vec![]))).unwrap();
+    let gone = InterfaceSetup { netns: "/var/run/netns/danm-no-such-netns".into(), ..eth2.clone() };
+    run(provisioner.deconfigure(&gone)).unwrap();
+    assert!(!run(provisioner.configure(&gone)).unwrap());
+}
+
+#[test]
+fn a_delegated_interface_whose_policy_route_fails_keeps_no_rule() {
+    let Some(provisioner) = host("a_delegated_interface_whose_policy_route_fails_keeps_no_rule") else { return };
+    let pod = Ns::new();
+    delegate_made(&pod, "eth1", &["10.31.0.5/24", "fd00:31::5/64"]);
+    let eth1 = setup(&pod, "eth1", Some(151), vec![], vec![route("0.0.0.0/0", "198.51.100.1")]);
+    let err = run(provisioner.configure(&eth1)).unwrap_err();
+    assert!(matches!(&err, ProvisionError::Kernel { operation, .. } if operation.contains("table 151")), "{err:?}");
+    assert_eq!(pod.netlink(|h| async move { source_rules(&h).await }), []);
+    // Table 0 is refused before anything is done.
+    let zero = setup(&pod, "eth1", Some(0), vec![], vec![]);
+    assert!(matches!(run(provisioner.configure(&zero)), Err(ProvisionError::Invalid { .. })));
 }

@@ -20,7 +20,9 @@ use crate::delegate::{CniCommand, DelegateExecutor};
 use crate::ipam::{Allocation, Assignment};
 use crate::model::{DanmEp, DanmEpIface, DanmEpSpec, ObjectMeta, PodRecord, labels};
 use crate::pod::{NETWORK_STATUS_ANNOTATION, NetworkStatus, network_status_to_annotation};
-use crate::provision::{InterfaceProvisioner, Ipv6Mode, PodInterface, PolicyRouting, ProvisionError, Route};
+use crate::provision::{
+    InterfaceProvisioner, InterfaceSetup, Ipv6Mode, PodInterface, PolicyRouting, ProvisionError, Route,
+};
 use crate::store::{Datastore, DatastoreExt, EndpointQuery, Object, Query, Version};
 
 /// How far one attachment got: what rollback must undo.
@@ -34,6 +36,8 @@ pub(super) struct Progress {
     pub touched: bool,
     /// The delegate configuration used.
     pub delegate: Option<NetConfList>,
+    /// The configuration applied (or being applied) to the delegate's interface.
+    pub setup: Option<InterfaceSetup>,
     /// The attachment's DanmEp and its current version, once recorded.
     pub endpoint: Option<(DanmEp, Version)>,
     /// The device (PCI address) of a device-based attachment.
@@ -260,7 +264,8 @@ impl<S: Datastore, P: InterfaceProvisioner, D: DelegateExecutor> MetaPlugin<S, P
                 };
                 lock(slot).device = Some(device.clone());
                 let list = sriov_list(&a.network.spec.network_id, device, a.network.spec.options.vlan, &allocation);
-                self.run_delegate(ctx, a, netns, list, slot).await?
+                let result = self.run_delegate(ctx, a, netns, list, slot).await?;
+                self.configure_delegated(a, netns, &allocation, result, slot).await?
             }
             Backend::Static(_) => {
                 let cfg_err = |reason: String| MetaError::DelegateConfig {
@@ -283,7 +288,8 @@ impl<S: Datastore, P: InterfaceProvisioner, D: DelegateExecutor> MetaPlugin<S, P
                 };
                 let list = static_list(&bytes, a.addresses.as_ref().map(|_| &allocation))
                     .map_err(|e| cfg_err(format!("{}: {e}", path.display())))?;
-                self.run_delegate(ctx, a, netns, list, slot).await?
+                let result = self.run_delegate(ctx, a, netns, list, slot).await?;
+                self.configure_delegated(a, netns, &allocation, result, slot).await?
             }
         };
         Ok(Outcome { result })
@@ -331,6 +337,26 @@ impl<S: Datastore, P: InterfaceProvisioner, D: DelegateExecutor> MetaPlugin<S, P
             routes,
             ..CniResult::default()
         })
+    }
+
+    /// Applies DANM's routes, policy routing and sysctls to the interface a delegate made, as upstream does
+    /// after every delegate. A userspace interface (no kernel interface of that name) is left as it is.
+    async fn configure_delegated(
+        &self,
+        a: &Attachment,
+        netns: &Path,
+        allocation: &Allocation,
+        result: CniResult,
+        slot: &Slot,
+    ) -> Result<CniResult, MetaError> {
+        let setup = delegated_setup(a, netns, allocation, &result);
+        lock(slot).setup = Some(setup.clone());
+        self.provisioner.configure(&setup).await.map_err(|source| MetaError::Provision {
+            interface: a.name.clone(),
+            network: a.network_label(),
+            source: Box::new(source),
+        })?;
+        Ok(result)
     }
 
     /// Runs a delegate configuration list plugin by plugin, each given the previous one's result.
@@ -428,11 +454,22 @@ impl<S: Datastore, P: InterfaceProvisioner, D: DelegateExecutor> MetaPlugin<S, P
     /// errors met on the way (and keeps going past them).
     async fn undo(&self, attachments: &[Attachment], slots: &[Slot], netns: &Path, ctx: &PodContext) -> Vec<MetaError> {
         let jobs = attachments.iter().zip(slots).map(|(a, slot)| async move {
-            let (touched, delegate, allocation, ipam_started, endpoint) = {
+            let (touched, delegate, setup, allocation, ipam_started, endpoint) = {
                 let p = lock(slot);
-                (p.touched, p.delegate.clone(), p.allocation, p.ipam_started, p.endpoint.clone())
+                (p.touched, p.delegate.clone(), p.setup.clone(), p.allocation, p.ipam_started, p.endpoint.clone())
             };
             let mut errors = Vec::new();
+            if let Some(setup) = setup.filter(|s| s.policy.is_some())
+                && let Err(source) = self.provisioner.deconfigure(&setup).await
+            {
+                // Keep everything, as when the interface could not be removed: a retried DEL finds it.
+                errors.push(MetaError::Provision {
+                    interface: a.name.clone(),
+                    network: a.network_label(),
+                    source: Box::new(source),
+                });
+                return errors;
+            }
             if touched {
                 let removed = match (&a.backend, &delegate) {
                     (Backend::BuiltIn(_), _) => {
@@ -510,6 +547,33 @@ fn pod_interface(
 ) -> PodInterface {
     let o = &a.network.spec.options;
     let addresses: Vec<IpNet> = allocation.addresses().collect();
+    let Finish { routes, policy, ipv6 } = finish(a, &addresses);
+    PodInterface {
+        netns: PathBuf::from(netns),
+        name: a.name.clone(),
+        temp_name: format!("dm{:013x}", a.owner.0 >> 12),
+        link,
+        parent: a.parent().unwrap_or_default(),
+        mtu: o.mtu.and_then(|m| u32::try_from(m).ok()),
+        addresses,
+        routes,
+        policy,
+        ipv6,
+    }
+}
+
+/// What DANM configures on an attachment's interface besides its addresses, built-in or delegated alike.
+struct Finish {
+    routes: Vec<Route>,
+    policy: Option<PolicyRouting>,
+    ipv6: Ipv6Mode,
+}
+
+/// The routes, policy routing and IPv6 mode of attachment `a` with `addresses` on its interface: routes
+/// and policy routes only of a family the interface has an address of; IPv6 enabled when the pod asked
+/// for `ip6` (even `none`) or the interface has an IPv6 address.
+fn finish(a: &Attachment, addresses: &[IpNet]) -> Finish {
+    let o = &a.network.spec.options;
     let has_v4 = addresses.iter().any(|n| n.addr().is_ipv4());
     let has_v6 = addresses.iter().any(|n| n.addr().is_ipv6());
     let parse_routes = |m: &BTreeMap<String, String>| -> Vec<Route> {
@@ -535,16 +599,26 @@ fn pod_interface(
         proutes.extend(a.request.proutes6.iter().map(|(d, g)| Route { dst: *d, gateway: *g }));
     }
     let policy = table.filter(|_| !proutes.is_empty()).map(|table| PolicyRouting { table, routes: proutes });
-    PodInterface {
-        netns: PathBuf::from(netns),
-        name: a.name.clone(),
-        temp_name: format!("dm{:013x}", a.owner.0 >> 12),
-        link,
-        parent: a.parent().unwrap_or_default(),
-        mtu: o.mtu.and_then(|m| u32::try_from(m).ok()),
-        addresses,
-        routes,
-        policy,
-        ipv6: if a.request.ip6.is_some() { Ipv6Mode::Enabled } else { Ipv6Mode::Disabled },
-    }
+    let ipv6 = if a.request.ip6.is_some() || has_v6 { Ipv6Mode::Enabled } else { Ipv6Mode::Disabled };
+    Finish { routes, policy, ipv6 }
+}
+
+/// The configuration DANM applies to the interface a delegate made for attachment `a`. Its addresses are
+/// the ones DANM allocated, or, when the delegate kept its own IPAM, the ones its result gives the pod's
+/// interface.
+pub(super) fn delegated_setup(
+    a: &Attachment,
+    netns: &Path,
+    allocation: &Allocation,
+    result: &CniResult,
+) -> InterfaceSetup {
+    let addresses: Vec<IpNet> = match a.addresses {
+        Some(_) => allocation.addresses().collect(),
+        None => {
+            let own = result.interfaces.iter().position(|i| i.name == a.name && i.sandbox.is_some());
+            result.ips.iter().filter(|ip| ip.interface.is_none() || ip.interface == own).map(|ip| ip.address).collect()
+        }
+    };
+    let Finish { routes, policy, ipv6 } = finish(a, &addresses);
+    InterfaceSetup { netns: PathBuf::from(netns), name: a.name.clone(), routes, policy, ipv6 }
 }

@@ -11,7 +11,7 @@ use crate::cni::{Attachment as GcAttachment, CniResult, NetConfList};
 use crate::delegate::{CniCommand, DelegateExecutor};
 use crate::ipam::{IpamError, OwnerId};
 use crate::model::{DanmEp, Network, NetworkKey, NetworkKind};
-use crate::provision::InterfaceProvisioner;
+use crate::provision::{InterfaceProvisioner, InterfaceSetup, Ipv6Mode, PolicyRouting};
 use crate::store::{Datastore, DatastoreExt, EndpointQuery, Object, ObjectKey, Query, StoreError};
 
 impl<S: Datastore, P: InterfaceProvisioner, D: DelegateExecutor> MetaPlugin<S, P, D> {
@@ -72,6 +72,20 @@ impl<S: Datastore, P: InterfaceProvisioner, D: DelegateExecutor> MetaPlugin<S, P
                 }
             }
             _ => {
+                if let (Some(ns), Some(table)) = (&netns, policy_table(ep, network.as_ref())) {
+                    let setup = InterfaceSetup {
+                        netns: ns.clone(),
+                        name: name.clone(),
+                        routes: Vec::new(),
+                        policy: Some(PolicyRouting { table, routes: Vec::new() }),
+                        ipv6: Ipv6Mode::Disabled,
+                    };
+                    self.provisioner.deconfigure(&setup).await.map_err(|source| MetaError::Provision {
+                        interface: name.clone(),
+                        network: label.clone(),
+                        source: Box::new(source),
+                    })?;
+                }
                 if let Some(list) = recorded_delegate(ep) {
                     let prev = ep
                         .metadata
@@ -185,6 +199,16 @@ fn recorded_delegate(ep: &DanmEp) -> Option<NetConfList> {
     let recorded = ep.metadata.annotations.get(DELEGATE_ANNOTATION)?;
     let value: serde_json::Value = serde_json::from_str(recorded).ok()?;
     NetConfList::from_value(&value).ok()
+}
+
+/// The table DANM put a delegated interface's policy routes in: the network's `rt_tables`, when the
+/// endpoint has policy routes.
+fn policy_table(ep: &DanmEp, network: Option<&Network>) -> Option<u32> {
+    let iface = &ep.spec.interface;
+    if iface.proutes.is_empty() && iface.proutes6.is_empty() {
+        return None;
+    }
+    network?.spec.options.rt_tables.and_then(|t| u32::try_from(t).ok()).filter(|t| *t > 0)
 }
 
 fn endpoint_network_label(ep: &DanmEp) -> String {

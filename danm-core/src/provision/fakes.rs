@@ -6,8 +6,8 @@ use std::path::Path;
 use async_trait::async_trait;
 
 use super::{
-    CreatedInterface, HostInterface, HostInventory, HostScan, InterfaceProvisioner, LinkState, PodInterface,
-    ProvisionError,
+    CreatedInterface, HostInterface, HostInventory, HostScan, InterfaceProvisioner, InterfaceSetup, LinkState,
+    PodInterface, ProvisionError,
 };
 
 /// Does nothing and reports success: for dry runs, where the plan is shown but not applied.
@@ -31,6 +31,12 @@ impl InterfaceProvisioner for NoopProvisioner {
     }
     async fn release_host(&self, _name: &str, _holder: &str) -> Result<bool, ProvisionError> {
         Ok(false)
+    }
+    async fn configure(&self, _setup: &InterfaceSetup) -> Result<bool, ProvisionError> {
+        Ok(true)
+    }
+    async fn deconfigure(&self, _setup: &InterfaceSetup) -> Result<(), ProvisionError> {
+        Ok(())
     }
 }
 
@@ -81,6 +87,12 @@ impl InterfaceProvisioner for UnavailableProvisioner {
     async fn release_host(&self, _name: &str, _holder: &str) -> Result<bool, ProvisionError> {
         Ok(false)
     }
+    async fn configure(&self, setup: &InterfaceSetup) -> Result<bool, ProvisionError> {
+        self.refuse(&format!("configuring {}", setup.name))
+    }
+    async fn deconfigure(&self, _setup: &InterfaceSetup) -> Result<(), ProvisionError> {
+        Ok(())
+    }
 }
 
 /// Refuses to scan; removing is success, as deleting is.
@@ -106,8 +118,8 @@ mod recording {
     use async_trait::async_trait;
 
     use super::super::{
-        CreatedInterface, HostInterface, HostInventory, HostScan, InterfaceProvisioner, LinkState, ObservedHost,
-        PodInterface, ProvisionError, holder_record,
+        CreatedInterface, HostInterface, HostInventory, HostScan, InterfaceProvisioner, InterfaceSetup, LinkState,
+        ObservedHost, PodInterface, ProvisionError, holder_record,
     };
 
     /// One call made to a [`RecordingProvisioner`].
@@ -123,6 +135,10 @@ mod recording {
         EnsureHost(String, String),
         /// `release_host`.
         ReleaseHost(String, String),
+        /// `configure` of the interface with this name in this netns.
+        Configure(PathBuf, String),
+        /// `deconfigure`.
+        Deconfigure(PathBuf, String),
         /// `scan_hosts`.
         ScanHosts,
         /// `remove_host`.
@@ -133,6 +149,7 @@ mod recording {
     struct State {
         calls: Vec<ProvisionCall>,
         pods: BTreeMap<(PathBuf, String), PodInterface>,
+        configured: BTreeMap<(PathBuf, String), InterfaceSetup>,
         hosts: BTreeMap<String, ObservedHost>,
         devices: BTreeSet<String>,
         fail_on: Option<usize>,
@@ -170,6 +187,11 @@ mod recording {
         /// The pod interfaces that exist now, by netns and name.
         pub fn pod_interfaces(&self) -> Vec<(PathBuf, String)> {
             self.lock().pods.keys().cloned().collect()
+        }
+
+        /// The configuration applied to delegated interfaces and not removed since, by netns and name.
+        pub fn configured(&self) -> BTreeMap<(PathBuf, String), InterfaceSetup> {
+            self.lock().configured.clone()
         }
 
         /// The host interfaces that exist now, with their holders (in recorded form).
@@ -283,6 +305,18 @@ mod recording {
                 return Ok(true);
             }
             Ok(false)
+        }
+        async fn configure(&self, setup: &InterfaceSetup) -> Result<bool, ProvisionError> {
+            let key = (setup.netns.clone(), setup.name.clone());
+            let mut s = self.record(ProvisionCall::Configure(key.0.clone(), key.1.clone()))?;
+            s.configured.insert(key, setup.clone());
+            Ok(true)
+        }
+        async fn deconfigure(&self, setup: &InterfaceSetup) -> Result<(), ProvisionError> {
+            let key = (setup.netns.clone(), setup.name.clone());
+            let mut s = self.record(ProvisionCall::Deconfigure(key.0.clone(), key.1.clone()))?;
+            s.configured.remove(&key);
+            Ok(())
         }
     }
 

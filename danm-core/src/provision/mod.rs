@@ -20,8 +20,8 @@ pub use fakes::{NoopProvisioner, UnavailableProvisioner};
 pub use fakes::{ProvisionCall, RecordingProvisioner};
 pub use host::{HostInventory, HostScan, MAX_PLAIN_HOLDER, ObservedHost, holder_record};
 pub use types::{
-    CreatedInterface, HostInterface, HostLinkKind, IpVlanMode, Ipv6Mode, LinkKind, LinkState, MacVlanMode,
-    PodInterface, PolicyRouting, ProvisionError, Route,
+    CreatedInterface, HostInterface, HostLinkKind, InterfaceSetup, IpVlanMode, Ipv6Mode, LinkKind, LinkState,
+    MacVlanMode, PodInterface, PolicyRouting, ProvisionError, Route,
 };
 
 /// Creates, inspects and removes network interfaces.
@@ -37,6 +37,15 @@ pub use types::{
 /// - [`release_host`](Self::release_host) forgets `holder`, and removes the interface when no holder is
 ///   left; it returns whether the interface was removed. Releasing an unknown holder or interface is
 ///   success.
+/// - [`configure`](Self::configure) finishes an interface a delegate created (sysctls, IPv6 addresses
+///   without duplicate address detection, routes, policy routing). It returns `false`, having done
+///   nothing, when the netns has no kernel interface of that name (a userspace interface, such as a VF
+///   bound to DPDK) or there is no such netns. When it fails part-way, the policy rules it added are removed again; the routes
+///   go with the interface.
+/// - [`deconfigure`](Self::deconfigure) removes what `configure` added that would outlive the interface:
+///   the policy rules from the interface's subnets to the table of `setup.policy`, unless another
+///   interface of the netns still has an address in that subnet. It runs before the delegate removes
+///   the interface, and is idempotent: a missing netns or interface is success.
 #[async_trait]
 pub trait InterfaceProvisioner: Send + Sync {
     /// Creates a pod interface, fully configured.
@@ -49,6 +58,10 @@ pub trait InterfaceProvisioner: Send + Sync {
     async fn ensure_host(&self, host: &HostInterface, holder: &str) -> Result<(), ProvisionError>;
     /// Drops `holder` from a host interface's users; removes the interface with its last user.
     async fn release_host(&self, name: &str, holder: &str) -> Result<bool, ProvisionError>;
+    /// Applies DANM's configuration to an interface a delegate created.
+    async fn configure(&self, setup: &InterfaceSetup) -> Result<bool, ProvisionError>;
+    /// Removes the policy rules [`configure`](Self::configure) added, before the interface goes.
+    async fn deconfigure(&self, setup: &InterfaceSetup) -> Result<(), ProvisionError>;
 }
 
 macro_rules! forward_provisioner {
@@ -69,6 +82,12 @@ macro_rules! forward_provisioner {
             }
             async fn release_host(&self, name: &str, holder: &str) -> Result<bool, ProvisionError> {
                 (**self).release_host(name, holder).await
+            }
+            async fn configure(&self, setup: &InterfaceSetup) -> Result<bool, ProvisionError> {
+                (**self).configure(setup).await
+            }
+            async fn deconfigure(&self, setup: &InterfaceSetup) -> Result<(), ProvisionError> {
+                (**self).deconfigure(setup).await
             }
         }
     };

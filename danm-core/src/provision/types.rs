@@ -97,6 +97,25 @@ pub struct PodInterface {
     pub ipv6: Ipv6Mode,
 }
 
+/// DANM's configuration of a pod interface that a delegate (a static delegate or SR-IOV) created, applied
+/// after the delegate returns, as upstream's post-processing does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceSetup {
+    /// The pod's netns.
+    pub netns: PathBuf,
+    /// The interface's name in the pod.
+    pub name: String,
+    /// The network's `routes`/`routes6`, in the main table, bound to this interface. Only routes of a
+    /// family the interface has an address of are given.
+    pub routes: Vec<Route>,
+    /// The pod's policy routes, when the network has `rt_tables` and the pod asked for `proutes`. The
+    /// rule's source is each subnet of the interface's addresses.
+    pub policy: Option<PolicyRouting>,
+    /// IPv6 sysctls. With [`Ipv6Mode::Enabled`], IPv6 addresses the delegate configured with duplicate
+    /// address detection are added again without it.
+    pub ipv6: Ipv6Mode,
+}
+
 /// What was created.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreatedInterface {
