@@ -5,10 +5,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use danm_cli::store::SqliteStore;
+use danm_core::admission::VniAlloc;
 use danm_core::ipam::{AllocatorId, Family, IpRequest, Ipam, OwnerId};
 use danm_core::meta::CREATED_ANNOTATION;
-use danm_core::model::{DanmEp, DanmEpSpec, Network, NetworkKind, NetworkOptions, NetworkSpec, ObjectMeta};
-use danm_core::store::{Datastore, DatastoreExt, EndpointQuery, Object, Query};
+use danm_core::model::{
+    DanmEp, DanmEpSpec, IfaceProfile, Network, NetworkKind, NetworkOptions, NetworkSpec, ObjectMeta, TenantConfig,
+};
+use danm_core::store::{Datastore, DatastoreExt, EndpointQuery, Object, ObjectKey, Query};
 use futures::executor::block_on;
 
 fn network() -> Network {
@@ -103,4 +106,58 @@ fn a_zero_interval_is_refused() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--every"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn a_vlan_reserved_for_a_network_never_created_is_released_by_a_later_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("danm.db");
+    let store = SqliteStore::open(&path).unwrap();
+    // VLANs 100 (its network exists) and 101 (reserved for a create that failed) are marked.
+    let mut alloc = VniAlloc::for_ranges(&[100..=110]).unwrap();
+    alloc.reserve(100).unwrap();
+    alloc.reserve(101).unwrap();
+    // As a TenantConfig carried over from upstream DANM, with its bitmask, is stored.
+    let tc = TenantConfig {
+        api_version: "danm.k8s.io/v1".into(),
+        kind: "TenantConfig".into(),
+        metadata: ObjectMeta::new("tc", None),
+        host_devices: vec![IfaceProfile {
+            name: "ens1f0".into(),
+            vni_type: "vlan".into(),
+            vni_range: "100-110".into(),
+            alloc: alloc.encode(),
+        }],
+        network_ids: Default::default(),
+        allowed_cluster_networks: Vec::new(),
+    };
+    block_on(store.create(&Object::TenantConfig(tc))).unwrap();
+    let objects = "apiVersion: danm.k8s.io/v1\nkind: DanmNet\nmetadata: {name: held, namespace: ns}\n\
+         spec: {NetworkID: held, NetworkType: ipvlan, Options: {host_device: ens1f0, vlan: 100}}\n";
+    block_on(danm_cli::ctl::apply(&store, objects, "ns", false)).unwrap();
+    let gc = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_danmctl"))
+            .args(["--datastore", &format!("local:{}", path.display()), "gc", "--grace", "0"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let reserved = || {
+        let tc = block_on(store.get_as::<TenantConfig>(&ObjectKey::TenantConfig("tc".into()))).unwrap().unwrap();
+        VniAlloc::decode(&tc.value.host_devices[0].alloc).unwrap().reserved().collect::<Vec<_>>()
+    };
+
+    // The first pass only notes that nothing holds 101: a reservation may be seconds old.
+    let first = gc(&[]);
+    assert!(!first.contains("release"), "{first}");
+    assert_eq!(reserved(), [0, 100, 101]);
+    let dry = gc(&["--dry-run"]);
+    assert!(dry.contains("would release vlan 101 of profile ens1f0 in TenantConfig tc"), "{dry}");
+    assert_eq!(reserved(), [0, 100, 101]);
+    let second = gc(&[]);
+    assert!(second.contains("released vlan 101 of profile ens1f0 in TenantConfig tc"), "{second}");
+    assert!(second.contains("1 reserved ID(s) released"), "{second}");
+    assert_eq!(reserved(), [0, 100]);
 }

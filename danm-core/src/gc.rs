@@ -4,12 +4,16 @@
 //!
 //! The sweep frees addresses and removes records only: interfaces live in pod namespaces on their nodes,
 //! which the runtime's DEL or GC (or the namespace's teardown) removes.
+//!
+//! [`reclaim_ids`] gives back the VLAN and VXLAN IDs TenantConfigs hold reserved for networks that were
+//! never created (see [`reclaim_unheld_ids`]).
 
 use std::time::Duration;
 
+use crate::admission::{ReclaimedId, reclaim_unheld_ids};
 use crate::ipam::{AllocatorId, Ipam, IpamError, OwnerId};
 use crate::meta::{CREATED_ANNOTATION, PHASE_ANNOTATION};
-use crate::model::{DanmEp, Network, NetworkKey, NetworkKind, PodRecord};
+use crate::model::{DanmEp, Network, NetworkKey, NetworkKind, PodRecord, TenantConfig};
 use crate::store::{Datastore, DatastoreExt, EndpointQuery, Object, ObjectKey, Query, StoreError};
 
 /// Why a DanmEp is stale, or `None` when it is not (yet).
@@ -85,6 +89,70 @@ pub async fn sweep<S: Datastore + ?Sized>(store: &S, grace: Duration, dry_run: b
         swept.push(Swept { attachment, reason });
     }
     Ok(swept)
+}
+
+/// A VLAN or VXLAN ID a pass released from a TenantConfig (or, in a dry run, would release).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reclaimed {
+    /// The TenantConfig's name.
+    pub tenant_config: String,
+    /// The ID, its profile and since when no network has held it.
+    pub id: ReclaimedId,
+}
+
+/// How often a pass re-reads a TenantConfig that changed under it before leaving it to the next pass.
+const RECLAIM_ATTEMPTS: usize = 5;
+
+/// One pass over every TenantConfig: records the reserved IDs no network holds, and releases those that
+/// an earlier pass recorded `grace` or more ago ([`reclaim_unheld_ids`]). Each TenantConfig is written
+/// with a compare-and-swap on its version; one that keeps changing is left to the next pass. With
+/// `dry_run` nothing is written, and what this pass would release is reported.
+pub async fn reclaim_ids<S: Datastore + ?Sized>(
+    store: &S,
+    grace: Duration,
+    dry_run: bool,
+) -> Result<Vec<Reclaimed>, GcError> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let configs = store.list_as::<TenantConfig>(&Query::TenantConfigs).await?;
+    if configs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let networks: Vec<Network> = store
+        .list_as::<Network>(&Query::Networks { kind: None, namespace: None })
+        .await?
+        .into_iter()
+        .map(|v| v.value)
+        .collect();
+    let mut reclaimed = Vec::new();
+    for config in configs {
+        let (mut current, mut version) = (config.value, config.version);
+        for _ in 0..RECLAIM_ATTEMPTS {
+            let mut next = current.clone();
+            let released = reclaim_unheld_ids(&mut next, &networks, now, grace.as_secs());
+            let name = next.metadata.name.clone();
+            let report =
+                |ids: Vec<ReclaimedId>| ids.into_iter().map(|id| Reclaimed { tenant_config: name.clone(), id });
+            if dry_run || next == current {
+                reclaimed.extend(report(released));
+                break;
+            }
+            match store.update(&Object::TenantConfig(next), &version).await {
+                Ok(_) => {
+                    reclaimed.extend(report(released));
+                    break;
+                }
+                Err(StoreError::Conflict { .. }) => {
+                    let key = ObjectKey::TenantConfig(name.clone());
+                    let Some(fresh) = store.get_as::<TenantConfig>(&key).await? else { break };
+                    (current, version) = (fresh.value, fresh.version);
+                }
+                // Deleted meanwhile: nothing left to reclaim in it.
+                Err(StoreError::NotFound { .. }) => break,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(reclaimed)
 }
 
 async fn free<S: Datastore + ?Sized>(ipam: &Ipam<&S>, store: &S, ep: &DanmEp) -> Result<(), IpamError> {

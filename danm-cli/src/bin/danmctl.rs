@@ -191,6 +191,8 @@ async fn run(cli: Cli) -> Result<()> {
             let Some(every) = every else {
                 let swept = danm_core::gc::sweep(&store, grace, dry_run).await?;
                 report_sweep(&swept, dry_run);
+                let reclaimed = danm_core::gc::reclaim_ids(&store, grace, dry_run).await?;
+                report_reclaimed(&reclaimed, dry_run);
                 return Ok(());
             };
             loop {
@@ -198,6 +200,10 @@ async fn run(cli: Cli) -> Result<()> {
                     Ok(swept) if swept.is_empty() => {}
                     Ok(swept) => report_sweep(&swept, dry_run),
                     Err(e) => eprintln!("danmctl gc: this pass failed, the next one is in {every} s: {e}"),
+                }
+                match danm_core::gc::reclaim_ids(&store, grace, dry_run).await {
+                    Ok(reclaimed) => report_reclaimed(&reclaimed, dry_run),
+                    Err(e) => eprintln!("danmctl gc: reclaiming IDs failed, the next pass is in {every} s: {e}"),
                 }
                 tokio::time::sleep(std::time::Duration::from_secs(every)).await;
             }
@@ -216,6 +222,29 @@ fn report_sweep(swept: &[danm_core::gc::Swept], dry_run: bool) {
     let summary = if dry_run { "would be removed" } else { "removed" };
     println!("{} stale attachment(s) {summary}", swept.len());
     // A long-running cleaner's output goes to a pipe or a log: each pass shows up when it ends.
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+}
+
+/// Prints the VLAN/VXLAN IDs one pass released from TenantConfigs (or would release); nothing when none.
+fn report_reclaimed(reclaimed: &[danm_core::gc::Reclaimed], dry_run: bool) {
+    if reclaimed.is_empty() {
+        return;
+    }
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+    let verb = if dry_run { "would release" } else { "released" };
+    for r in reclaimed {
+        println!(
+            "{verb} {} {} of profile {} in TenantConfig {}: reserved, and held by no network for {} s",
+            r.id.vni_type.as_str(),
+            r.id.id,
+            r.id.profile,
+            r.tenant_config,
+            now.saturating_sub(r.id.unheld_since)
+        );
+    }
+    let summary = if dry_run { "would be released" } else { "released" };
+    println!("{} reserved ID(s) {summary}", reclaimed.len());
     let _ = std::io::Write::flush(&mut std::io::stdout());
 }
 

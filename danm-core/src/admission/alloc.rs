@@ -106,6 +106,15 @@ impl VniAlloc {
         }
     }
 
+    /// The reserved IDs, in ascending order (ID 0 included).
+    pub fn reserved(&self) -> impl Iterator<Item = i64> + '_ {
+        self.bytes
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b != 0)
+            .flat_map(|(i, b)| (0..8).filter(move |bit| b & (0x80 >> bit) != 0).map(move |bit| (i * 8 + bit) as i64))
+    }
+
     /// The lowest ID of `ranges` that is not reserved.
     pub fn lowest_free(&self, ranges: &[RangeInclusive<i64>]) -> Option<i64> {
         ranges.iter().filter_map(|r| r.clone().find(|id| !self.is_reserved(*id))).min()
@@ -131,6 +140,17 @@ mod tests {
         assert!(bytes[1..].iter().all(|b| *b == 0));
         assert!(alloc.is_reserved(0));
         assert_eq!(VniAlloc::decode(&text).unwrap(), alloc);
+    }
+
+    #[test]
+    fn reserved_lists_the_set_bits_in_order() {
+        let mut alloc = VniAlloc::for_ranges(&[1..=20_000]).unwrap();
+        for id in [19_999, 9, 8, 4095] {
+            alloc.reserve(id).unwrap();
+        }
+        assert_eq!(alloc.reserved().collect::<Vec<_>>(), [0, 8, 9, 4095, 19_999]);
+        alloc.release(9);
+        assert_eq!(alloc.reserved().collect::<Vec<_>>(), [0, 8, 4095, 19_999]);
     }
 
     #[test]

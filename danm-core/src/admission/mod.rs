@@ -41,8 +41,9 @@ pub use defaults::{DEFAULT_NETWORK_TYPE, apply_network_defaults};
 pub use error::{AdmissionError, Result};
 pub use pod::{check_request_against_network, parse_pod_interfaces};
 pub use tenant::{
-    TenantNetworkPlan, VniRelease, VniReservation, admit_tenant_config, apply_reservation, is_dynamic_type,
-    mark_in_use, override_network_id, plan_tenant_network, release_vni, select_tenant_config,
+    ReclaimedId, TenantNetworkPlan, UNHELD_IDS_ANNOTATION, VniRelease, VniReservation, admit_tenant_config,
+    apply_reservation, is_dynamic_type, mark_in_use, override_network_id, plan_tenant_network, reclaim_unheld_ids,
+    release_vni, select_tenant_config,
 };
 
 use crate::model::{Network, NetworkKind, TenantConfig};

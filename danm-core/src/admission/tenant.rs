@@ -1,6 +1,7 @@
 //! TenantNetworks and TenantConfigs at admission, without I/O: which TenantConfig and which interface
 //! profile a TenantNetwork gets, which VNI, which NetworkID; and the TenantConfig's own mutation.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::RangeInclusive;
 
 use super::alloc::{VniAlloc, VniAllocError};
@@ -250,15 +251,7 @@ fn profile_state(tc: &TenantConfig, index: usize) -> Result<(VniAlloc, Vec<Range
 /// repaired bitmask. Bits of IDs no network holds are left alone: one may belong to a reservation whose
 /// network is being created right now.
 pub fn mark_in_use<'a>(tc: &mut TenantConfig, networks: impl IntoIterator<Item = &'a Network>) -> bool {
-    let held: Vec<(&str, VniType, i64)> = networks
-        .into_iter()
-        .flat_map(|net| {
-            let opts = &net.spec.options;
-            let name = if opts.device_pool.is_empty() { opts.host_device.as_str() } else { opts.device_pool.as_str() };
-            [opts.vlan.map(|v| (name, VniType::Vlan, v)), opts.vxlan.map(|v| (name, VniType::Vxlan, v))]
-        })
-        .flatten()
-        .collect();
+    let held = held_ids(networks);
     let mut changed = false;
     for index in 0..tc.host_devices.len() {
         let profile = &tc.host_devices[index];
@@ -275,6 +268,102 @@ pub fn mark_in_use<'a>(tc: &mut TenantConfig, networks: impl IntoIterator<Item =
         }
     }
     changed
+}
+
+/// The IDs networks hold: (interface or device pool, VLAN or VXLAN, ID).
+fn held_ids<'a>(networks: impl IntoIterator<Item = &'a Network>) -> BTreeSet<(&'a str, VniType, i64)> {
+    networks
+        .into_iter()
+        .flat_map(|net| {
+            let opts = &net.spec.options;
+            let name = if opts.device_pool.is_empty() { opts.host_device.as_str() } else { opts.device_pool.as_str() };
+            [opts.vlan.map(|v| (name, VniType::Vlan, v)), opts.vxlan.map(|v| (name, VniType::Vxlan, v))]
+        })
+        .flatten()
+        .collect()
+}
+
+/// The TenantConfig annotation in which the cleaner records since when each reserved ID has been held by
+/// no network: a JSON object `{"<profile>/<vniType>": {"<ID>": <seconds since the Unix epoch>}}`.
+pub const UNHELD_IDS_ANNOTATION: &str = "danm.k8s.io/unheld-ids";
+
+/// A reserved ID that [`reclaim_unheld_ids`] released.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReclaimedId {
+    /// The profile's name (its `hostDevices[].name`).
+    pub profile: String,
+    /// VLAN or VXLAN.
+    pub vni_type: VniType,
+    /// The ID.
+    pub id: i64,
+    /// Since when (seconds since the Unix epoch) no network has held it.
+    pub unheld_since: u64,
+}
+
+/// One pass over `tc` that gives back reservations no network uses: an ID whose creation was admitted
+/// (and reserved) but never carried out, because another webhook refused it or the write failed.
+///
+/// Every ID of a profile's range that is reserved and held by no network in `networks` is recorded in
+/// [`UNHELD_IDS_ANNOTATION`] when first seen; a later pass that finds it still unheld, `grace_secs` or
+/// more after it was first seen, releases it. An ID is never released on the pass that first sees it,
+/// whatever the grace: the network of a reservation may be being created right now. IDs held again, or
+/// released otherwise, leave the record; IDs held but not marked are marked ([`mark_in_use`]).
+///
+/// `now` is seconds since the Unix epoch. Changes `tc` in place (bitmasks and annotation) and returns
+/// the IDs released; the caller writes `tc` back when it changed.
+pub fn reclaim_unheld_ids<'a>(
+    tc: &mut TenantConfig,
+    networks: impl IntoIterator<Item = &'a Network>,
+    now: u64,
+    grace_secs: u64,
+) -> Vec<ReclaimedId> {
+    let networks: Vec<&Network> = networks.into_iter().collect();
+    mark_in_use(tc, networks.iter().copied());
+    let held = held_ids(networks.iter().copied());
+    let seen: BTreeMap<String, BTreeMap<String, u64>> = tc
+        .metadata
+        .annotations
+        .get(UNHELD_IDS_ANNOTATION)
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_default();
+    let mut unheld: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    let mut released = Vec::new();
+    for index in 0..tc.host_devices.len() {
+        let profile = &tc.host_devices[index];
+        let Some(vni_type) = VniType::parse(&profile.vni_type) else { continue };
+        let Ok((mut alloc, ranges)) = profile_state(tc, index) else { continue };
+        let key = format!("{}/{}", profile.name, vni_type.as_str());
+        let recorded = seen.get(&key);
+        let candidates: Vec<i64> = alloc
+            .reserved()
+            .filter(|id| *id != 0 && ranges.iter().any(|r| r.contains(id)))
+            .filter(|id| !held.contains(&(profile.name.as_str(), vni_type, *id)))
+            .collect();
+        let mut freed = false;
+        for id in candidates {
+            match recorded.and_then(|r| r.get(&id.to_string())) {
+                Some(&since) if now.saturating_sub(since) >= grace_secs => {
+                    freed |= alloc.release(id);
+                    released.push(ReclaimedId { profile: profile.name.clone(), vni_type, id, unheld_since: since });
+                }
+                Some(&since) => {
+                    unheld.entry(key.clone()).or_default().insert(id.to_string(), since);
+                }
+                None => {
+                    unheld.entry(key.clone()).or_default().insert(id.to_string(), now);
+                }
+            }
+        }
+        if freed {
+            tc.host_devices[index].alloc = alloc.encode();
+        }
+    }
+    if unheld.is_empty() {
+        tc.metadata.annotations.remove(UNHELD_IDS_ANNOTATION);
+    } else if let Ok(text) = serde_json::to_string(&unheld) {
+        tc.metadata.annotations.insert(UNHELD_IDS_ANNOTATION.to_owned(), text);
+    }
+    released
 }
 
 /// Marks a planned VNI reserved in the TenantConfig it was planned from (or a fresher copy of it).

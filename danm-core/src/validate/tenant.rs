@@ -21,7 +21,7 @@ pub enum TenantConfigOperation<'a> {
 }
 
 /// The kind of ID an interface profile hands out, from its `vniType`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum VniType {
     /// `vlan`: VLAN IDs 1–4094.
     Vlan,
