@@ -815,6 +815,40 @@ async fn every_rule_accepted_and_rejected_over_https() {
         ),
         ("pod no annotation", "/podvalidation", "CREATE", Some(pod(json!({}))), None, Expect::Allow(no_check)),
         (
+            "pod update changing the annotation to a malformed one",
+            "/podvalidation",
+            "UPDATE",
+            Some(pod(interfaces("{}"))),
+            Some(pod(interfaces(r#"[{"clusterNetwork":"restricted","ip":"10.0.0.7"}]"#))),
+            Expect::Deny(400, "danm.k8s.io/interfaces"),
+        ),
+        (
+            "pod update changing the annotation to a good one",
+            "/podvalidation",
+            "UPDATE",
+            Some(pod(interfaces(r#"[{"clusterNetwork":"restricted","ip":"10.0.0.8"}]"#))),
+            Some(pod(interfaces(r#"[{"clusterNetwork":"restricted","ip":"10.0.0.7"}]"#))),
+            Expect::Allow(no_check),
+        ),
+        (
+            // The ClusterNetwork stopped allowing the namespace after the pod was created ("pod tenant
+            // denied" below is the same annotation on CREATE).
+            "pod update leaving a now refused annotation as it is",
+            "/podvalidation",
+            "UPDATE",
+            Some(pod(interfaces(r#"[{"clusterNetwork":"blocked"}]"#))),
+            Some(pod(interfaces(r#"[{"clusterNetwork":"blocked"}]"#))),
+            Expect::Allow(no_check),
+        ),
+        (
+            "pod update adding the annotation under upstream's other key",
+            "/podvalidation",
+            "UPDATE",
+            Some(pod(json!({"danm.io/interfaces": r#"[{"ip":"dynamic"}]"#}))),
+            Some(pod(json!({}))),
+            Expect::Deny(400, "danm.io/interfaces[0]"),
+        ),
+        (
             "pod malformed",
             "/podvalidation",
             "CREATE",

@@ -93,6 +93,7 @@ fn every_path_is_registered_for_what_it_decides() {
     assert!(covers(&regs, TENANT_CONFIG_PATH, "tenantconfigs", "CREATE"));
     assert!(covers(&regs, TENANT_CONFIG_PATH, "tenantconfigs", "UPDATE"));
     assert!(covers(&regs, POD_PATH, "pods", "CREATE"));
+    assert!(covers(&regs, POD_PATH, "pods", "UPDATE"), "a changed interfaces annotation is judged too");
     // Side effects (VNI reservation and release) are skipped on dry runs, and only those paths have them.
     for (path, _, side_effects, _, _) in &regs {
         if path == NETWORK_PATH || path == NETWORK_DELETE_PATH {

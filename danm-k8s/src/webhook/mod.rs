@@ -9,7 +9,7 @@
 //!   TenantConfig) and NetworkID from the TenantConfig; the result goes back as a JSON patch;
 //! - their DELETE: refused while DanmEps use the network; a TenantNetwork's VNI is released;
 //! - TenantConfig CREATE and UPDATE: its rules and `alloc` bitmasks;
-//! - Pod CREATE: the interfaces annotation.
+//! - Pod CREATE, and UPDATE when it changes the interfaces annotation: that annotation.
 //!
 //! [`serve_webhook`] serves it over HTTPS ([`tls_config_from_files`]) on upstream's paths
 //! (`/netvalidation`, `/confvalidation`, `/netdeletion`) and `/podvalidation`, with timeouts and graceful

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use danm_core::admission::{Admission, AdmissionError, Admitted};
 use danm_core::error_chain;
 use danm_core::model::{Network, TenantConfig};
+use danm_core::pod::{INTERFACES_ANNOTATION, INTERFACES_ANNOTATION_ALT};
 use danm_core::retry::{BoxFuture, RetryPolicy, Sleeper};
 use danm_core::store::Datastore;
 use danm_core::validate::ValidationErrors;
@@ -25,7 +26,7 @@ pub const NETWORK_PATH: &str = "/netvalidation";
 pub const TENANT_CONFIG_PATH: &str = "/confvalidation";
 /// Network DELETE (upstream's path).
 pub const NETWORK_DELETE_PATH: &str = "/netdeletion";
-/// Pod CREATE (danm-rs).
+/// Pod CREATE, and UPDATE of the interfaces annotation (danm-rs).
 pub const POD_PATH: &str = "/podvalidation";
 /// Every path the webhook answers on. Each accepts any kind it handles: the request's kind and
 /// operation decide, so a configuration that sends DELETEs to `/netvalidation` works too.
@@ -282,13 +283,30 @@ async fn pod<S: Datastore + ?Sized>(
     admission: &Admission<'_, S>,
     request: &AdmissionRequest<DynamicObject>,
 ) -> Result<Outcome, Outcome> {
-    if !matches!(request.operation, Operation::Create) {
-        return Ok(Outcome::allow());
-    }
     let Some(pod) = &request.object else {
-        return Err(Outcome::invalid("object".into(), "is missing from the request".into()));
+        if matches!(request.operation, Operation::Create | Operation::Update) {
+            return Err(Outcome::invalid("object".into(), "is missing from the request".into()));
+        }
+        return Ok(Outcome::allow());
     };
     let annotations = pod.metadata.annotations.clone().unwrap_or_default();
+    match request.operation {
+        Operation::Create => {}
+        // An update is judged only when it changes what the pod asks for: a pod whose network went away
+        // since it was created must still take its other updates (labels, finalizers).
+        Operation::Update => {
+            let old = request.old_object.as_ref().and_then(|o| o.metadata.annotations.as_ref());
+            let asked =
+                |a: Option<&std::collections::BTreeMap<String, String>>, key: &str| a.and_then(|a| a.get(key)).cloned();
+            let unchanged = [INTERFACES_ANNOTATION, INTERFACES_ANNOTATION_ALT]
+                .iter()
+                .all(|key| asked(old, key) == asked(Some(&annotations), key));
+            if unchanged {
+                return Ok(Outcome::allow());
+            }
+        }
+        _ => return Ok(Outcome::allow()),
+    }
     let namespace = request.namespace.as_deref().or(pod.metadata.namespace.as_deref()).unwrap_or("default");
     let admitted = admission.create_pod(namespace, &annotations.into_iter().collect()).await?;
     Ok(Outcome::Allow { patch: None, warnings: admitted.warnings })
