@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use danm_core::model::{NetworkOptions, NetworkSpec};
 use danm_core::provision::{
     CreatedInterface, HostInterface, HostInventory, HostLinkKind, HostScan, InterfaceProvisioner, InterfaceSetup,
-    LinkState, PodInterface, ProvisionCall, ProvisionError, RecordingProvisioner,
+    LinkState, PodInterface, ProvisionCall, ProvisionError, RecordingProvisioner, Removal,
 };
 use danm_k8s::netwatcher::{self, Config};
 use danm_k8s::runtime::Telemetry;
@@ -60,8 +60,8 @@ impl HostInventory for Node1 {
     async fn scan_hosts(&self) -> Result<HostScan, ProvisionError> {
         self.fake.scan_hosts().await
     }
-    async fn remove_host(&self, name: &str) -> Result<bool, ProvisionError> {
-        self.fake.remove_host(name).await
+    async fn remove_host(&self, name: &str, when: Removal) -> Result<bool, ProvisionError> {
+        self.fake.remove_host(name, when).await
     }
 }
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use danm_core::provision::{HostInterface, HostLinkKind, HostScan, ObservedHost, ProvisionError};
+use danm_core::provision::{HostInterface, HostLinkKind, HostScan, ObservedHost, ProvisionError, Removal};
 use futures::TryStreamExt;
 use netlink_packet_route::address::AddressScope;
 use netlink_packet_route::link::{InfoData, InfoVlan, InfoVxlan, LinkAttribute, LinkMessage};
@@ -133,16 +133,18 @@ pub(crate) async fn scan(host: Handle) -> Result<HostScan, ProvisionError> {
     Ok(scan)
 }
 
-/// Removes interface `name` whatever its holders, if it carries DANM's record; whether it did.
-pub(crate) async fn remove(host: Handle, name: String) -> Result<bool, ProvisionError> {
+/// Removes interface `name` if it carries DANM's record, whatever its holders or (with
+/// [`Removal::IfUnheld`]) only when it records none; whether it did.
+pub(crate) async fn remove(host: Handle, name: String, when: Removal) -> Result<bool, ProvisionError> {
     if links::check_name(&name).is_err() {
         return Ok(false);
     }
     let Some(link) = links::by_name(&host, &name).await? else {
         return Ok(false);
     };
-    if !matches!(AliasState::parse(links::alias(&link)), AliasState::Managed(_)) {
-        return Ok(false);
+    match AliasState::parse(links::alias(&link)) {
+        AliasState::Managed(holders) if when == Removal::Always || holders.is_empty() => {}
+        _ => return Ok(false),
     }
     match host.link().del(link.header.index).execute().await {
         Ok(()) => Ok(true),

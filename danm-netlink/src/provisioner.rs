@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use danm_core::provision::{
     CreatedInterface, HostInterface, HostInventory, HostScan, InterfaceProvisioner, InterfaceSetup, LinkState,
-    PodInterface, ProvisionError,
+    PodInterface, ProvisionError, Removal,
 };
 use futures::lock::Mutex;
 
@@ -138,12 +138,12 @@ impl HostInventory for NetlinkProvisioner {
         netns::in_netns(&self.host, host::scan).await
     }
 
-    async fn remove_host(&self, name: &str) -> Result<bool, ProvisionError> {
+    async fn remove_host(&self, name: &str, when: Removal) -> Result<bool, ProvisionError> {
         let _serial = self.host_lock.lock().await;
         let (name, lock) = (name.to_owned(), self.node_lock.clone());
         netns::in_netns(&self.host, move |host| async move {
             let _node = NodeLock::take(lock.as_deref());
-            host::remove(host, name).await
+            host::remove(host, name, when).await
         })
         .await
     }

@@ -12,7 +12,7 @@ use common::*;
 use danm_core::netwatch::HostAction;
 use danm_core::provision::{
     HostInterface, HostInventory, HostLinkKind, InterfaceProvisioner, InterfaceSetup, IpVlanMode, Ipv6Mode, LinkKind,
-    MacVlanMode, PolicyRouting, ProvisionError, Route,
+    MacVlanMode, PolicyRouting, ProvisionError, Removal, Route,
 };
 use danm_netlink::NetlinkProvisioner;
 use futures::executor::block_on as run;
@@ -492,11 +492,12 @@ fn remove_host_takes_only_danm_interfaces() {
     ip_cmd(&["link", "add", "vx_theirs", "type", "vxlan", "id", "22", "dev", "p0", "dstport", "4789"]);
     let scan = run(provisioner.scan_hosts()).unwrap();
     assert_eq!(scan.managed.iter().map(|h| h.name.as_str()).collect::<Vec<_>>(), ["vx_mine"]);
-    assert!(!run(provisioner.remove_host("vx_theirs")).unwrap());
-    assert!(!run(provisioner.remove_host("p0")).unwrap());
-    assert!(run(provisioner.remove_host("vx_mine")).unwrap(), "removed whatever its holders");
-    assert!(!run(provisioner.remove_host("vx_mine")).unwrap(), "removing twice is harmless");
-    assert!(!run(provisioner.remove_host("not a valid name")).unwrap());
+    assert!(!run(provisioner.remove_host("vx_theirs", Removal::Always)).unwrap());
+    assert!(!run(provisioner.remove_host("p0", Removal::Always)).unwrap());
+    assert!(!run(provisioner.remove_host("vx_mine", Removal::IfUnheld)).unwrap(), "it has a holder");
+    assert!(run(provisioner.remove_host("vx_mine", Removal::Always)).unwrap(), "removed whatever its holders");
+    assert!(!run(provisioner.remove_host("vx_mine", Removal::Always)).unwrap(), "removing twice is harmless");
+    assert!(!run(provisioner.remove_host("not a valid name", Removal::Always)).unwrap());
     assert_eq!(host_links(), ["lo", "p0", "p1", "vx_theirs"]);
 }
 

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::plan::{HostAction, HostPlan, Placement};
 use crate::error_chain;
 use crate::model::NetworkKey;
-use crate::provision::{HostInventory, InterfaceProvisioner, ProvisionError};
+use crate::provision::{HostInventory, InterfaceProvisioner, ProvisionError, Removal};
 
 /// One step of a plan and how it went.
 #[derive(Debug)]
@@ -71,10 +71,12 @@ where
     for action in &plan.actions {
         let result = match action {
             HostAction::Ensure { host, holders, .. } => ensure_all(provisioner, host, holders).await,
-            HostAction::Recreate { host, holders, .. } => match provisioner.remove_host(&host.name).await {
-                Ok(_) => ensure_all(provisioner, host, holders).await,
-                Err(e) => Err(e),
-            },
+            HostAction::Recreate { host, holders, .. } => {
+                match provisioner.remove_host(&host.name, Removal::Always).await {
+                    Ok(_) => ensure_all(provisioner, host, holders).await,
+                    Err(e) => Err(e),
+                }
+            }
             HostAction::Release { name, .. } if failed.contains(name) => continue,
             HostAction::Release { name, holders } => {
                 let mut result = Ok(());
@@ -86,7 +88,8 @@ where
                 }
                 result
             }
-            HostAction::Remove { name } => provisioner.remove_host(name).await.map(|_| ()),
+            // A pod of a new network may have taken the interface since the scan: then it stays.
+            HostAction::Remove { name } => provisioner.remove_host(name, Removal::IfUnheld).await.map(|_| ()),
         };
         if result.is_err() {
             failed.insert(action.interface().to_owned());

@@ -6,7 +6,8 @@ use proptest::prelude::*;
 use super::*;
 use crate::model::{Network, NetworkKind, NetworkOptions, NetworkSpec, ObjectMeta};
 use crate::provision::{
-    HostInterface, HostInventory, HostLinkKind, HostScan, ObservedHost, RecordingProvisioner, holder_record,
+    HostInterface, HostInventory, HostLinkKind, HostScan, InterfaceProvisioner, ObservedHost, RecordingProvisioner,
+    holder_record,
 };
 
 fn net(kind: NetworkKind, name: &str, id: &str, device: &str, vlan: Option<i64>, vxlan: Option<i64>) -> Network {
@@ -249,6 +250,30 @@ fn a_failed_repair_keeps_the_stale_holder() {
     assert!(
         matches!(&reports[&vx("b", "foo", 10).key()], NetworkReport::Failed { error, .. } if error.contains("injected"))
     );
+}
+
+#[test]
+fn an_interface_a_pod_took_since_the_scan_is_not_removed() {
+    let fake = RecordingProvisioner::new();
+    fake.set_host_devices(["eth1"]);
+    let mut empty = observed("vx_foo", HostLinkKind::Vxlan(10), "eth1", &[]);
+    empty.holders.clear();
+    fake.set_host_behind_the_back(empty);
+    let p = plan(&[], &block_on(fake.scan_hosts()).unwrap());
+    assert_eq!(p.actions, [HostAction::Remove { name: "vx_foo".into() }]);
+    // Meanwhile the plugin sets up a pod of a network netwatcher has not seen yet.
+    let host = HostInterface { name: "vx_foo".into(), parent: "eth1".into(), kind: HostLinkKind::Vxlan(10), mtu: None };
+    block_on(fake.ensure_host(&host, A)).unwrap();
+    let outcomes = block_on(apply(&p, &fake));
+    assert!(failure_summary(&outcomes).is_none());
+    assert_eq!(fake.host_interfaces()["vx_foo"], [A.to_owned()].into(), "the pod's parent stays");
+    // Still unheld when its turn comes: removed.
+    block_on(fake.release_host("vx_foo", A)).unwrap();
+    let mut empty = observed("vx_bar", HostLinkKind::Vxlan(11), "eth1", &[]);
+    empty.holders.clear();
+    fake.set_host_behind_the_back(empty);
+    block_on(apply(&plan(&[], &block_on(fake.scan_hosts()).unwrap()), &fake));
+    assert!(fake.host_interfaces().is_empty());
 }
 
 fn arb_network() -> impl Strategy<Value = Network> {

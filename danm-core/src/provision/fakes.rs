@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use super::{
     CreatedInterface, HostInterface, HostInventory, HostScan, InterfaceProvisioner, InterfaceSetup, LinkState,
-    PodInterface, ProvisionError,
+    PodInterface, ProvisionError, Removal,
 };
 
 /// Does nothing and reports success: for dry runs, where the plan is shown but not applied.
@@ -46,7 +46,7 @@ impl HostInventory for NoopProvisioner {
     async fn scan_hosts(&self) -> Result<HostScan, ProvisionError> {
         Ok(HostScan::default())
     }
-    async fn remove_host(&self, _name: &str) -> Result<bool, ProvisionError> {
+    async fn remove_host(&self, _name: &str, _when: Removal) -> Result<bool, ProvisionError> {
         Ok(false)
     }
 }
@@ -101,7 +101,7 @@ impl HostInventory for UnavailableProvisioner {
     async fn scan_hosts(&self) -> Result<HostScan, ProvisionError> {
         self.refuse("reading the host interfaces")
     }
-    async fn remove_host(&self, _name: &str) -> Result<bool, ProvisionError> {
+    async fn remove_host(&self, _name: &str, _when: Removal) -> Result<bool, ProvisionError> {
         Ok(false)
     }
 }
@@ -119,7 +119,7 @@ mod recording {
 
     use super::super::{
         CreatedInterface, HostInterface, HostInventory, HostScan, InterfaceProvisioner, InterfaceSetup, LinkState,
-        ObservedHost, PodInterface, ProvisionError, holder_record,
+        ObservedHost, PodInterface, ProvisionError, Removal, holder_record,
     };
 
     /// One call made to a [`RecordingProvisioner`].
@@ -328,8 +328,11 @@ mod recording {
             devices.extend(s.hosts.keys().cloned());
             Ok(HostScan { devices, managed: s.hosts.values().cloned().collect() })
         }
-        async fn remove_host(&self, name: &str) -> Result<bool, ProvisionError> {
+        async fn remove_host(&self, name: &str, when: Removal) -> Result<bool, ProvisionError> {
             let mut s = self.record(ProvisionCall::RemoveHost(name.to_owned()))?;
+            if when == Removal::IfUnheld && s.hosts.get(name).is_some_and(|h| !h.holders.is_empty()) {
+                return Ok(false);
+            }
             Ok(s.hosts.remove(name).is_some())
         }
     }

@@ -70,15 +70,26 @@ pub struct HostScan {
 /// [`InterfaceProvisioner`](super::InterfaceProvisioner)'s `ensure_host` and `release_host`.
 ///
 /// - [`scan_hosts`](Self::scan_hosts) reports the node as it is; it changes nothing.
-/// - [`remove_host`](Self::remove_host) removes a managed host interface whatever its holders; it is
+/// - [`remove_host`](Self::remove_host) removes a managed host interface, whatever its holders
+///   ([`Removal::Always`]) or only while it records none ([`Removal::IfUnheld`]), deciding under the same
+///   serialisation as `ensure_host`, so that a holder added since a scan keeps the interface. It is
 ///   idempotent (a missing interface is success, `false`) and never removes an interface the backend
 ///   does not manage (also `false`).
 #[async_trait]
 pub trait HostInventory: Send + Sync {
     /// The node's interfaces, and the managed host interfaces with their attributes and holders.
     async fn scan_hosts(&self) -> Result<HostScan, ProvisionError>;
-    /// Removes managed host interface `name` regardless of holders; whether it was removed.
-    async fn remove_host(&self, name: &str) -> Result<bool, ProvisionError>;
+    /// Removes managed host interface `name` as `when` allows; whether it was removed.
+    async fn remove_host(&self, name: &str, when: Removal) -> Result<bool, ProvisionError>;
+}
+
+/// When [`HostInventory::remove_host`] removes an interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// Whatever its holders: to make it anew with other attributes.
+    Always,
+    /// Only while it records no holder: a holder added since the interface was last seen keeps it.
+    IfUnheld,
 }
 
 macro_rules! forward_inventory {
@@ -88,8 +99,8 @@ macro_rules! forward_inventory {
             async fn scan_hosts(&self) -> Result<HostScan, ProvisionError> {
                 (**self).scan_hosts().await
             }
-            async fn remove_host(&self, name: &str) -> Result<bool, ProvisionError> {
-                (**self).remove_host(name).await
+            async fn remove_host(&self, name: &str, when: Removal) -> Result<bool, ProvisionError> {
+                (**self).remove_host(name, when).await
             }
         }
     };

@@ -18,7 +18,7 @@ use async_trait::async_trait;
 pub use fakes::{NoopProvisioner, UnavailableProvisioner};
 #[cfg(any(test, feature = "test-util"))]
 pub use fakes::{ProvisionCall, RecordingProvisioner};
-pub use host::{HostInventory, HostScan, MAX_PLAIN_HOLDER, ObservedHost, holder_record};
+pub use host::{HostInventory, HostScan, MAX_PLAIN_HOLDER, ObservedHost, Removal, holder_record};
 pub use types::{
     CreatedInterface, HostInterface, HostLinkKind, InterfaceSetup, IpVlanMode, Ipv6Mode, LinkKind, LinkState,
     MacVlanMode, PodInterface, PolicyRouting, ProvisionError, Route,
