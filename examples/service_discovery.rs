@@ -12,7 +12,7 @@ fn pod(name: &str, app: &str, ready: bool) -> PodRecord {
     let mut metadata = ObjectMeta::new(name, Some("vnf"));
     metadata.uid = Some(format!("uid-{name}"));
     metadata.labels.insert("app".into(), app.into());
-    PodRecord { metadata, node_name: Some("node-1".into()), hostname: Some(name.into()), ready }
+    PodRecord { metadata, node_name: Some("node-1".into()), hostname: Some(name.into()), ready, ..PodRecord::default() }
 }
 
 fn interface(pod: &str, network: &str, address: &str) -> DanmEp {

@@ -47,7 +47,7 @@ fn pod(namespace: usize, pod: usize) -> PodRecord {
     let mut metadata = ObjectMeta::new(format!("p{pod}"), Some(&ns(namespace)));
     metadata.uid = Some(format!("uid-{namespace}-{pod}"));
     metadata.labels.insert("app".into(), app(pod).into());
-    PodRecord { metadata, node_name: Some("node-1".into()), hostname: None, ready: true }
+    PodRecord { metadata, node_name: Some("node-1".into()), hostname: None, ready: true, container_ports: Vec::new() }
 }
 
 fn service(namespace: usize, app: &str) -> ServiceRecord {

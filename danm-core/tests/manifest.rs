@@ -1,6 +1,7 @@
 //! Manifest decoding: document handling, accepted kinds and versions, and errors naming document and field.
 
 use danm_core::manifest::{MAX_MANIFEST_BYTES, Manifest, ManifestError, decode_manifests};
+use danm_core::model::{ContainerPort, PodRecord};
 
 const NET: &str =
     "apiVersion: danm.k8s.io/v1\nkind: DanmNet\nmetadata:\n  name: n\n  namespace: ns\nspec:\n  NetworkID: n\n";
@@ -89,11 +90,50 @@ fn json_forms() {
 
 #[test]
 fn pods_ignore_the_rest_of_the_object() {
-    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers: 7\n  nodeName: w\nstatus:\n  \
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  volumes: 7\n  nodeName: w\nstatus:\n  \
                podIP: 1.2.3.4\n  conditions:\n  - type: Ready\n    status: 'True'\n    lastProbeTime: null\n";
     let [Manifest::Pod(p)] = &decode_manifests(pod).unwrap()[..] else { panic!("not one pod") };
     assert!(p.ready);
     assert_eq!(p.node_name.as_deref(), Some("w"));
+    assert!(p.container_ports.is_empty());
+}
+
+#[test]
+fn pods_keep_the_ports_of_their_containers_and_sidecars() {
+    let pod = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec:
+  initContainers:
+  - {name: setup, image: i, ports: [{name: ignored, containerPort: 1}]}
+  - {name: proxy, image: i, restartPolicy: Always, ports: [{name: proxy, containerPort: 15001}]}
+  containers:
+  - {name: app, image: i, ports: [{name: http, containerPort: 8080}, {containerPort: 9090, protocol: UDP, hostPort: 9090}]}
+  - {name: other, image: i}
+"#;
+    let [Manifest::Pod(p)] = &decode_manifests(pod).unwrap()[..] else { panic!("not one pod") };
+    assert_eq!(
+        p.container_ports,
+        [
+            ContainerPort::new("http", 8080, "TCP"),
+            ContainerPort::new("", 9090, "UDP"),
+            ContainerPort::new("proxy", 15001, "TCP")
+        ],
+        "containers first, then sidecars; plain init containers do not serve"
+    );
+    // Written out and read back, the record keeps its ports.
+    let [Manifest::Pod(again)] =
+        &decode_manifests(&serde_json::to_string(&Manifest::Pod(p.clone())).unwrap()).unwrap()[..]
+    else {
+        panic!("not one pod")
+    };
+    assert_eq!(again, p);
+    let plain = PodRecord::default();
+    assert!(
+        !serde_json::to_string(&Manifest::Pod(plain)).unwrap().contains("containers"),
+        "a record without ports writes none"
+    );
 }
 
 #[test]

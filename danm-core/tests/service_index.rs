@@ -132,7 +132,13 @@ fn apply(index: &mut ServiceIndex, world: &mut World, change: &Change) -> std::c
             let mut metadata = ObjectMeta::new(format!("p{pod}"), Some(NAMESPACES[ns]));
             metadata.uid = Some(format!("uid-p{pod}-{uid}"));
             metadata.labels.insert("app".into(), APPS[app].into());
-            let record = PodRecord { metadata, node_name: Some(format!("node-{node}")), hostname: None, ready };
+            let record = PodRecord {
+                metadata,
+                node_name: Some(format!("node-{node}")),
+                hostname: None,
+                ready,
+                ..PodRecord::default()
+            };
             world.pods.insert((NAMESPACES[ns].into(), record.metadata.name.clone()), record.clone());
             index.apply_pod(record)
         }

@@ -197,7 +197,7 @@ mod tests {
         let mut metadata = ObjectMeta::new(name, Some("vnf"));
         metadata.uid = Some(format!("uid-{name}"));
         metadata.labels.insert("app".into(), "lb".into());
-        PodRecord { metadata, node_name: Some("node-1".into()), hostname: None, ready }
+        PodRecord { metadata, node_name: Some("node-1".into()), hostname: None, ready, container_ports: Vec::new() }
     }
 
     #[test]

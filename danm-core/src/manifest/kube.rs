@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{ObjectMeta, PodRecord};
+use crate::model::{ContainerPort, ObjectMeta, PodRecord};
 use crate::service::{ServicePort, ServiceRecord};
 
 /// The `apiVersion` of core Pods and Services.
@@ -33,6 +33,30 @@ struct KubePodSpec {
     node_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     hostname: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    containers: Option<Vec<KubeContainer>>,
+    #[serde(rename = "initContainers", default, skip_serializing_if = "Option::is_none")]
+    init_containers: Option<Vec<KubeContainer>>,
+}
+
+/// A container, reduced to its ports (and, for an init container, whether it is a sidecar).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct KubeContainer {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ports: Option<Vec<ContainerPort>>,
+    #[serde(rename = "restartPolicy", default, skip_serializing_if = "Option::is_none")]
+    restart_policy: Option<String>,
+}
+
+impl KubePodSpec {
+    /// The ports of the containers, then of the sidecars (init containers that keep running), the order
+    /// Kubernetes looks a named port up in.
+    fn container_ports(&self) -> Vec<ContainerPort> {
+        let sidecars = self.init_containers.iter().flatten().filter(|c| c.restart_policy.as_deref() == Some("Always"));
+        self.containers.iter().flatten().chain(sidecars).flat_map(|c| c.ports.iter().flatten()).cloned().collect()
+    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -55,7 +79,8 @@ impl From<KubePod> for PodRecord {
         let conditions = pod.status.and_then(|s| s.conditions).unwrap_or_default();
         let ready =
             conditions.iter().any(|c| c.kind.as_deref() == Some("Ready") && c.status.as_deref() == Some("True"));
-        PodRecord { metadata: pod.metadata, node_name: spec.node_name, hostname: spec.hostname, ready }
+        let container_ports = spec.container_ports();
+        PodRecord { metadata: pod.metadata, node_name: spec.node_name, hostname: spec.hostname, ready, container_ports }
     }
 }
 
@@ -66,7 +91,15 @@ impl From<&PodRecord> for KubePod {
             api_version: CORE_V1.to_owned(),
             kind: "Pod".to_owned(),
             metadata: pod.metadata.clone(),
-            spec: Some(KubePodSpec { node_name: pod.node_name.clone(), hostname: pod.hostname.clone() }),
+            spec: Some(KubePodSpec {
+                node_name: pod.node_name.clone(),
+                hostname: pod.hostname.clone(),
+                // The record keeps the ports, not which container has them: one container holds them all.
+                containers: (!pod.container_ports.is_empty()).then(|| {
+                    vec![KubeContainer { ports: Some(pod.container_ports.clone()), ..KubeContainer::default() }]
+                }),
+                init_containers: None,
+            }),
             status: Some(KubePodStatus {
                 conditions: Some(vec![KubeCondition {
                     kind: Some("Ready".to_owned()),

@@ -15,5 +15,5 @@ pub use network::{
     API_GROUP, API_GROUP_ALT, API_VERSION, IpPool, IpPoolV6, Network, NetworkKey, NetworkKind, NetworkOptions,
     NetworkSpec,
 };
-pub use pod::PodRecord;
+pub use pod::{ContainerPort, PodRecord};
 pub use tenant::{AllowedClusterNetwork, IfaceProfile, TenantConfig};

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use danm_core::model::{self, ObjectMeta, PodRecord};
+use danm_core::model::{self, ContainerPort, ObjectMeta, PodRecord};
 use danm_core::service::{ServicePort, ServiceRecord, TargetPort};
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::{Pod, PodSpec, Service};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::crd;
@@ -20,7 +20,7 @@ fn meta(m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta, annotati
     out
 }
 
-/// A Pod as a pod record: identity, labels, node, hostname and the Ready condition.
+/// A Pod as a pod record: identity, labels, node, hostname, the Ready condition and the container ports.
 pub(crate) fn pod_record(pod: &Pod) -> PodRecord {
     let spec = pod.spec.as_ref();
     let ready = pod
@@ -33,7 +33,26 @@ pub(crate) fn pod_record(pod: &Pod) -> PodRecord {
         node_name: spec.and_then(|s| s.node_name.clone()),
         hostname: spec.and_then(|s| s.hostname.clone()),
         ready,
+        container_ports: spec.map(container_ports).unwrap_or_default(),
     }
+}
+
+/// The ports of the containers, then of the sidecars (init containers with `restartPolicy: Always`): the
+/// order Kubernetes looks a named `targetPort` up in.
+fn container_ports(spec: &PodSpec) -> Vec<ContainerPort> {
+    let sidecars = spec.init_containers.iter().flatten().filter(|c| c.restart_policy.as_deref() == Some("Always"));
+    spec.containers
+        .iter()
+        .chain(sidecars)
+        .flat_map(|c| c.ports.iter().flatten())
+        .map(|p| {
+            ContainerPort::new(
+                p.name.clone().unwrap_or_default(),
+                p.container_port,
+                p.protocol.clone().unwrap_or_else(|| "TCP".to_owned()),
+            )
+        })
+        .collect()
 }
 
 /// A Service as a Service record: identity, annotations, ports, cluster IP and `spec.selector`.

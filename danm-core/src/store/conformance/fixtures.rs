@@ -102,6 +102,7 @@ pub(super) fn pod(namespace: &str, name: &str) -> PodRecord {
         node_name: Some("node-1".into()),
         hostname: Some(name.into()),
         ready: true,
+        container_ports: vec![crate::model::ContainerPort::new("http", 8080, "TCP")],
     }
 }
 
