@@ -12,7 +12,9 @@ use danm_core::store::{Datastore, DatastoreExt, Object, ObjectKey};
 use danm_k8s::KubeStore;
 use danm_k8s::runtime::Telemetry;
 use danm_k8s::testing::FakeApiServer;
-use danm_k8s::webhook::{ServerOptions, Webhook, serve_webhook, tls_config_from_pem};
+use danm_k8s::webhook::{
+    RELOAD_CHECK_INTERVAL, ServerOptions, TlsError, Webhook, serve_webhook, tls_config_from_files, tls_config_from_pem,
+};
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
@@ -1044,4 +1046,76 @@ async fn the_server_refuses_what_is_not_an_admission_review() {
     let (status, _) = h.send("POST", "/podvalidation", serde_json::to_vec(&no_request).unwrap()).await;
     assert_eq!(status, 400);
     h.stop().await;
+}
+
+/// A CA and two server certificates for `localhost` signed by it: (CA DER, [(certificate PEM, key PEM); 2]).
+fn two_certificates() -> (Vec<u8>, [(String, String); 2]) {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let leaf = || {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec!["localhost".to_owned()]).unwrap().signed_by(&key, &ca).unwrap();
+        (cert.pem(), key.serialize_pem())
+    };
+    (ca.der().to_vec(), [leaf(), leaf()])
+}
+
+/// Writes `contents` to `path` as a Secret volume update does: a new file renamed over the old one.
+fn replace(path: &std::path::Path, contents: &str) {
+    let staged = path.with_extension("new");
+    std::fs::write(&staged, contents).unwrap();
+    std::fs::rename(&staged, path).unwrap();
+}
+
+#[tokio::test]
+async fn a_renewed_certificate_is_served_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert_path, key_path) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    let (ca, [(first, first_key), (second, second_key)]) = two_certificates();
+    std::fs::write(&cert_path, &first).unwrap();
+    std::fs::write(&key_path, &first_key).unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls_config_from_files(&cert_path, &key_path).unwrap());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let _ = acceptor.accept(tcp).await;
+            });
+        }
+    });
+    let mut roots = RootCertStore::empty();
+    roots.add(ca.into()).unwrap();
+    let config = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = TlsConnector::from(Arc::new(config));
+    let served = || async {
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let tls = connector.connect(ServerName::try_from("localhost").unwrap(), tcp).await.unwrap();
+        tls.get_ref().1.peer_certificates().unwrap()[0].to_vec()
+    };
+    let der = |pem: &str| {
+        use tokio_rustls::rustls::pki_types::{CertificateDer, pem::PemObject};
+        CertificateDer::from_pem_slice(pem.as_bytes()).unwrap().to_vec()
+    };
+
+    assert_eq!(served().await, der(&first));
+    // The Secret is renewed: the next handshakes, once the files have been looked at again, get the new pair.
+    replace(&cert_path, &second);
+    replace(&key_path, &second_key);
+    tokio::time::sleep(RELOAD_CHECK_INTERVAL + std::time::Duration::from_millis(100)).await;
+    assert_eq!(served().await, der(&second));
+    // A broken update (a key that does not match) keeps the last good pair in use.
+    replace(&key_path, &first_key);
+    tokio::time::sleep(RELOAD_CHECK_INTERVAL + std::time::Duration::from_millis(100)).await;
+    assert_eq!(served().await, der(&second));
+    // A missing file at start is refused with its path.
+    let err = tls_config_from_files(&dir.path().join("absent.crt"), &key_path).unwrap_err();
+    assert!(matches!(err, TlsError::Read { ref path, .. } if path.ends_with("absent.crt")), "{err:?}");
 }

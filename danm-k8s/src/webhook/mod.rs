@@ -28,4 +28,4 @@ pub use review::{
     DEFAULT_DECISION_TIMEOUT, NETWORK_DELETE_PATH, NETWORK_PATH, PATHS, POD_PATH, TENANT_CONFIG_PATH, Webhook,
 };
 pub use server::{ServerOptions, serve_webhook};
-pub use tls::{TlsError, tls_config_from_files, tls_config_from_pem};
+pub use tls::{RELOAD_CHECK_INTERVAL, ReloadingCertificate, TlsError, tls_config_from_files, tls_config_from_pem};
