@@ -101,3 +101,81 @@ fn describe_shows_pool_use_and_delete_refuses_a_network_in_use() {
     assert!(matches!(gone, CtlError::NotFound(_)));
     assert!(block_on(ctl::delete(&store, Resource::Endpoints, "x", "blue")).is_err());
 }
+
+/// `get endpoints` on the local store resolves a Service's named `targetPort` per pod record, from the
+/// container ports of the applied Pod.
+#[test]
+fn get_endpoints_resolves_a_named_target_port_per_pod() {
+    let store = MemoryStore::new();
+    let text = r#"
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: vnf
+  annotations: {danm.k8s.io/selector: '{"app":"web"}', danm.k8s.io/network: internal}
+spec:
+  clusterIP: None
+  ports: [{name: web, port: 80, targetPort: http}, {name: admin, port: 9000, targetPort: 9100}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-0, namespace: vnf, labels: {app: web}}
+spec:
+  containers: [{name: c, image: i, ports: [{name: http, containerPort: 8080}]}]
+status: {conditions: [{type: Ready, status: 'True'}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-1, namespace: vnf, labels: {app: web}}
+spec:
+  containers: [{name: c, image: i, ports: [{name: http, containerPort: 8081}]}]
+status: {conditions: [{type: Ready, status: 'True'}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-2, namespace: vnf, labels: {app: web}}
+spec:
+  containers: [{name: c, image: i}]
+status: {conditions: [{type: Ready, status: 'True'}]}
+"#;
+    apply(&store, text).unwrap();
+    for (pod, address) in [("web-0", "10.0.0.10/24"), ("web-1", "10.0.0.11/24"), ("web-2", "10.0.0.12/24")] {
+        let mut metadata = ObjectMeta::new(format!("{pod}-eth1"), Some("vnf"));
+        metadata.labels.insert("app".into(), "web".into());
+        let mut ep = DanmEp {
+            api_version: "danm.k8s.io/v1".into(),
+            kind: "DanmEp".into(),
+            metadata,
+            spec: DanmEpSpec {
+                network_name: "internal".into(),
+                api_type: "DanmNet".into(),
+                pod: pod.into(),
+                ..DanmEpSpec::default()
+            },
+        };
+        ep.spec.interface.name = "eth1".into();
+        ep.spec.interface.address = address.into();
+        block_on(store.create(&Object::Endpoint(ep))).unwrap();
+    }
+    let json = block_on(ctl::service_endpoints(&store, Some("vnf"), Some("web"), Format::Json)).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let ready = v["items"][0]["ready"].as_array().unwrap_or_else(|| panic!("{json}"));
+    let ports: Vec<(String, Vec<String>)> = ready
+        .iter()
+        .map(|a| {
+            let ports = a["ports"].as_array().unwrap().iter().map(|p| format!("{}/{}", p["name"], p["port"]));
+            (a["pod"].as_str().unwrap().to_owned(), ports.map(|p| p.replace('"', "")).collect())
+        })
+        .collect();
+    let pair = |pod: &str, ports: &[&str]| (pod.to_owned(), ports.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>());
+    assert_eq!(
+        ports,
+        [
+            pair("web-0", &["web/8080", "admin/9100"]),
+            pair("web-1", &["web/8081", "admin/9100"]),
+            pair("web-2", &["admin/9100"]),
+        ],
+        "{json}"
+    );
+}

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::fieldpath;
-use crate::model::{NetworkKind, ObjectMeta};
+use crate::model::{NetworkKind, ObjectMeta, PodRecord};
 use crate::pod::NetworkRef;
 
 /// The pod-label selector annotation of upstream DANM v4.3: a JSON object of label to value.
@@ -144,7 +144,7 @@ pub struct ServiceRecord {
     /// `spec.clusterIP`; `None` for a new Service, `"None"` for a headless one.
     #[serde(rename = "clusterIP", default, skip_serializing_if = "Option::is_none")]
     pub cluster_ip: Option<String>,
-    /// `spec.ports`, copied into the Endpoints svcwatcher writes.
+    /// `spec.ports`; each is published with the port its pods listen on (its `targetPort`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<ServicePort>,
     /// `spec.selector`; DANM Services are expected to have none.
@@ -185,9 +185,26 @@ pub struct ServicePort {
     /// `TCP`, `UDP` or `SCTP`; Kubernetes' default `TCP` when absent.
     #[serde(default = "default_protocol")]
     pub protocol: String,
-    /// `targetPort`; recorded, and not used by svcwatcher.
+    /// `targetPort`: where the selected pods listen, a number or the name of a container port; the
+    /// port number itself when absent (see [`ServicePort::endpoint_port`]).
     #[serde(rename = "targetPort", default, skip_serializing_if = "Option::is_none")]
     pub target_port: Option<TargetPort>,
+}
+
+impl ServicePort {
+    /// The port the pod `pod` listens on for this Service port, which the Service's endpoints publish:
+    /// a numeric `targetPort`; `port` when `targetPort` is absent, `0` or empty (the API server's
+    /// default); for a named `targetPort`, the pod's container port of that name and this port's
+    /// protocol. `None` when the name does not resolve (the pod has no such port, or is not known): the
+    /// pod is then left out of this Service port, as Kubernetes does.
+    pub fn endpoint_port(&self, pod: Option<&PodRecord>) -> Option<i32> {
+        match &self.target_port {
+            None | Some(TargetPort::Number(0)) => Some(self.port),
+            Some(TargetPort::Name(name)) if name.is_empty() => Some(self.port),
+            Some(TargetPort::Number(n)) => Some(*n),
+            Some(TargetPort::Name(name)) => pod?.named_port(name, &self.protocol),
+        }
+    }
 }
 
 fn default_protocol() -> String {
@@ -207,6 +224,7 @@ pub enum TargetPort {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ContainerPort;
 
     fn annotations(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
@@ -264,6 +282,43 @@ mod tests {
                 other => panic!("{value}: {other:?}"),
             }
         }
+    }
+
+    fn port(target: Option<TargetPort>, protocol: &str) -> ServicePort {
+        ServicePort { name: "web".into(), port: 80, protocol: protocol.into(), target_port: target }
+    }
+
+    #[test]
+    fn endpoint_port_follows_target_port() {
+        let pod = PodRecord {
+            container_ports: vec![
+                ContainerPort::new("metrics", 9090, "TCP"),
+                ContainerPort::new("http", 8080, "TCP"),
+                ContainerPort::new("http", 8443, "TCP"),
+                ContainerPort::new("dns", 5353, "UDP"),
+            ],
+            ..PodRecord::default()
+        };
+        assert_eq!(port(None, "TCP").endpoint_port(None), Some(80), "absent: the port itself");
+        assert_eq!(port(Some(TargetPort::Number(0)), "TCP").endpoint_port(None), Some(80));
+        assert_eq!(port(Some(TargetPort::Name(String::new())), "TCP").endpoint_port(None), Some(80));
+        assert_eq!(port(Some(TargetPort::Number(8000)), "TCP").endpoint_port(None), Some(8000), "no pod needed");
+        let http = port(Some(TargetPort::Name("http".into())), "TCP");
+        assert_eq!(http.endpoint_port(Some(&pod)), Some(8080), "the first port of that name");
+        assert_eq!(http.endpoint_port(None), None, "an unknown pod resolves no name");
+        assert_eq!(port(Some(TargetPort::Name("http".into())), "UDP").endpoint_port(Some(&pod)), None, "protocol");
+        assert_eq!(port(Some(TargetPort::Name("dns".into())), "UDP").endpoint_port(Some(&pod)), Some(5353));
+        assert_eq!(port(Some(TargetPort::Name("grpc".into())), "TCP").endpoint_port(Some(&pod)), None);
+    }
+
+    #[test]
+    fn target_port_reads_a_number_or_a_name() {
+        let ports: Vec<ServicePort> = serde_json::from_str(
+            r#"[{"port":80,"targetPort":8080},{"port":81,"targetPort":"http","protocol":"UDP"},{"port":82}]"#,
+        )
+        .unwrap();
+        let targets: Vec<_> = ports.iter().map(|p| p.target_port.clone()).collect();
+        assert_eq!(targets, [Some(TargetPort::Number(8080)), Some(TargetPort::Name("http".into())), None]);
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! The Service index against the full recomputation: after every change of a random sequence, each
 //! Service's publication equals what `service_endpoints` computes from every object, and every Service
-//! whose publication changed was among those the change touched.
+//! whose publication changed was among those the change touched. Services' ports include named
+//! `targetPort`s, which pods' container ports resolve.
 
 use std::collections::BTreeMap;
 
 use danm_core::discovery::{Publication, ServiceIndex, ServiceKey, service_endpoints};
-use danm_core::model::{DanmEp, DanmEpSpec, ObjectMeta, PodRecord};
-use danm_core::service::ServiceRecord;
+use danm_core::model::{ContainerPort, DanmEp, DanmEpSpec, ObjectMeta, PodRecord};
+use danm_core::service::{ServicePort, ServiceRecord, TargetPort};
 use proptest::prelude::*;
 
 const NAMESPACES: [&str; 2] = ["vnf", "other"];
@@ -15,11 +16,11 @@ const APPS: [&str; 3] = ["lb", "proc", "client"];
 
 #[derive(Debug, Clone)]
 enum Change {
-    Service { ns: usize, name: usize, app: usize, nets: Vec<usize>, tolerate: bool, has_selector: bool },
+    Service { ns: usize, name: usize, app: usize, nets: Vec<usize>, tolerate: bool, has_selector: bool, ports: u8 },
     DeleteService { ns: usize, name: usize },
     Endpoint { ns: usize, pod: usize, net: usize, v4: u8, v6: Option<u8>, app: usize },
     DeleteEndpoint { ns: usize, pod: usize, net: usize },
-    Pod { ns: usize, pod: usize, app: usize, ready: bool, uid: u8, node: u8 },
+    Pod { ns: usize, pod: usize, app: usize, ready: bool, uid: u8, node: u8, http: Option<u8>, dns_udp: bool },
     DeletePod { ns: usize, pod: usize },
 }
 
@@ -32,22 +33,33 @@ fn change() -> impl Strategy<Value = Change> {
             0..APPS.len(),
             prop::collection::vec(0..NETWORKS.len(), 0..3),
             any::<bool>(),
-            prop::bool::weighted(0.1)
+            prop::bool::weighted(0.1),
+            0..4u8
         )
-            .prop_map(|(ns, name, app, nets, tolerate, has_selector)| Change::Service {
+            .prop_map(|(ns, name, app, nets, tolerate, has_selector, ports)| Change::Service {
                 ns,
                 name,
                 app,
                 nets,
                 tolerate,
-                has_selector
+                has_selector,
+                ports
             }),
         (ns.clone(), 0..3usize).prop_map(|(ns, name)| Change::DeleteService { ns, name }),
         (ns.clone(), 0..6usize, 0..NETWORKS.len(), any::<u8>(), any::<Option<u8>>(), 0..APPS.len())
             .prop_map(|(ns, pod, net, v4, v6, app)| Change::Endpoint { ns, pod, net, v4, v6, app }),
         (ns.clone(), 0..6usize, 0..NETWORKS.len()).prop_map(|(ns, pod, net)| Change::DeleteEndpoint { ns, pod, net }),
-        (ns.clone(), 0..6usize, 0..APPS.len(), any::<bool>(), 0..2u8, 0..2u8)
-            .prop_map(|(ns, pod, app, ready, uid, node)| Change::Pod { ns, pod, app, ready, uid, node }),
+        (ns.clone(), 0..6usize, 0..APPS.len(), any::<bool>(), 0..2u8, 0..2u8, prop::option::of(0..2u8), any::<bool>())
+            .prop_map(|(ns, pod, app, ready, uid, node, http, dns_udp)| Change::Pod {
+                ns,
+                pod,
+                app,
+                ready,
+                uid,
+                node,
+                http,
+                dns_udp
+            }),
         (ns, 0..6usize).prop_map(|(ns, pod)| Change::DeletePod { ns, pod }),
     ]
 }
@@ -79,9 +91,29 @@ impl World {
     }
 }
 
+/// A Service's ports: none; one without `targetPort`; one with a numeric `targetPort`; or a named
+/// `http` over TCP with a named `dns` over UDP.
+fn service_ports(kind: u8) -> Vec<ServicePort> {
+    let port = |name: &str, port: i32, protocol: &str, target: Option<TargetPort>| ServicePort {
+        name: name.into(),
+        port,
+        protocol: protocol.into(),
+        target_port: target,
+    };
+    match kind {
+        0 => Vec::new(),
+        1 => vec![port("web", 80, "TCP", None)],
+        2 => vec![port("web", 80, "TCP", Some(TargetPort::Number(8000)))],
+        _ => vec![
+            port("web", 80, "TCP", Some(TargetPort::Name("http".into()))),
+            port("dns", 53, "UDP", Some(TargetPort::Name("dns".into()))),
+        ],
+    }
+}
+
 fn apply(index: &mut ServiceIndex, world: &mut World, change: &Change) -> std::collections::BTreeSet<ServiceKey> {
     match change.clone() {
-        Change::Service { ns, name, app, nets, tolerate, has_selector } => {
+        Change::Service { ns, name, app, nets, tolerate, has_selector, ports } => {
             let mut metadata = ObjectMeta::new(format!("svc-{name}"), Some(NAMESPACES[ns]));
             metadata.annotations.insert("danm.k8s.io/selector".into(), format!(r#"{{"app":"{}"}}"#, APPS[app]));
             for n in nets {
@@ -95,8 +127,13 @@ fn apply(index: &mut ServiceIndex, world: &mut World, change: &Change) -> std::c
                     .insert("service.alpha.kubernetes.io/tolerate-unready-endpoints".into(), "true".into());
             }
             let selector = has_selector.then(|| BTreeMap::from([("app".to_owned(), "x".to_owned())]));
-            let record =
-                ServiceRecord { metadata, cluster_ip: Some("None".into()), selector, ..ServiceRecord::default() };
+            let record = ServiceRecord {
+                metadata,
+                cluster_ip: Some("None".into()),
+                selector,
+                ports: service_ports(ports),
+                ..ServiceRecord::default()
+            };
             world.services.insert((NAMESPACES[ns].into(), record.metadata.name.clone()), record.clone());
             index.apply_service(record)
         }
@@ -128,17 +165,15 @@ fn apply(index: &mut ServiceIndex, world: &mut World, change: &Change) -> std::c
             world.endpoints.remove(&(NAMESPACES[ns].into(), name.clone()));
             index.delete_endpoint(NAMESPACES[ns], &name)
         }
-        Change::Pod { ns, pod, app, ready, uid, node } => {
+        Change::Pod { ns, pod, app, ready, uid, node, http, dns_udp } => {
             let mut metadata = ObjectMeta::new(format!("p{pod}"), Some(NAMESPACES[ns]));
             metadata.uid = Some(format!("uid-p{pod}-{uid}"));
             metadata.labels.insert("app".into(), APPS[app].into());
-            let record = PodRecord {
-                metadata,
-                node_name: Some(format!("node-{node}")),
-                hostname: None,
-                ready,
-                ..PodRecord::default()
-            };
+            let mut container_ports: Vec<ContainerPort> =
+                http.map(|n| ContainerPort::new("http", 8080 + i32::from(n), "TCP")).into_iter().collect();
+            container_ports.push(ContainerPort::new("dns", 53, if dns_udp { "UDP" } else { "TCP" }));
+            let record =
+                PodRecord { metadata, node_name: Some(format!("node-{node}")), hostname: None, ready, container_ports };
             world.pods.insert((NAMESPACES[ns].into(), record.metadata.name.clone()), record.clone());
             index.apply_pod(record)
         }
@@ -187,9 +222,9 @@ fn a_pod_label_change_moves_its_interfaces_between_services() {
     let mut index = ServiceIndex::new();
     let mut world = World::default();
     for change in [
-        Change::Service { ns: 0, name: 0, app: 0, nets: vec![0], tolerate: false, has_selector: false },
-        Change::Service { ns: 0, name: 1, app: 1, nets: vec![0], tolerate: false, has_selector: false },
-        Change::Pod { ns: 0, pod: 0, app: 0, ready: true, uid: 0, node: 0 },
+        Change::Service { ns: 0, name: 0, app: 0, nets: vec![0], tolerate: false, has_selector: false, ports: 0 },
+        Change::Service { ns: 0, name: 1, app: 1, nets: vec![0], tolerate: false, has_selector: false, ports: 0 },
+        Change::Pod { ns: 0, pod: 0, app: 0, ready: true, uid: 0, node: 0, http: None, dns_udp: false },
         Change::Endpoint { ns: 0, pod: 0, net: 0, v4: 5, v6: None, app: 0 },
     ] {
         apply(&mut index, &mut world, &change);
@@ -200,11 +235,39 @@ fn a_pod_label_change_moves_its_interfaces_between_services() {
     };
     assert_eq!(ready(&index, "svc-0"), ["10.0.0.5"]);
     assert!(ready(&index, "svc-1").is_empty());
-    let touched = apply(&mut index, &mut world, &Change::Pod { ns: 0, pod: 0, app: 1, ready: true, uid: 0, node: 0 });
+    let relabelled = Change::Pod { ns: 0, pod: 0, app: 1, ready: true, uid: 0, node: 0, http: None, dns_udp: false };
+    let touched = apply(&mut index, &mut world, &relabelled);
     assert_eq!(touched, [ServiceKey::new("vnf", "svc-0"), ServiceKey::new("vnf", "svc-1")].into());
     assert!(ready(&index, "svc-0").is_empty());
     assert_eq!(ready(&index, "svc-1"), ["10.0.0.5"]);
     // The same pod again (a status heartbeat): nothing touched.
-    let again = apply(&mut index, &mut world, &Change::Pod { ns: 0, pod: 0, app: 1, ready: true, uid: 0, node: 0 });
+    let again = apply(&mut index, &mut world, &relabelled);
     assert!(again.is_empty());
+}
+
+#[test]
+fn a_pod_whose_container_ports_change_touches_its_services() {
+    let mut index = ServiceIndex::new();
+    let mut world = World::default();
+    let pod = |http| Change::Pod { ns: 0, pod: 0, app: 0, ready: true, uid: 0, node: 0, http, dns_udp: true };
+    for change in [
+        Change::Service { ns: 0, name: 0, app: 0, nets: vec![0], tolerate: false, has_selector: false, ports: 3 },
+        pod(Some(0)),
+        Change::Endpoint { ns: 0, pod: 0, net: 0, v4: 5, v6: None, app: 0 },
+    ] {
+        apply(&mut index, &mut world, &change);
+    }
+    let key = ServiceKey::new("vnf", "svc-0");
+    let ports = |index: &ServiceIndex| match index.publication(&key) {
+        Publication::Endpoints(e) => e.ready[0].ports.iter().map(|p| (p.name.clone(), p.port)).collect::<Vec<_>>(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(ports(&index), [("web".to_owned(), 8080), ("dns".to_owned(), 53)]);
+    // The pod now listens elsewhere: only its ports changed, and its Service is touched.
+    assert_eq!(apply(&mut index, &mut world, &pod(Some(1))), [key.clone()].into());
+    assert_eq!(ports(&index), [("web".to_owned(), 8081), ("dns".to_owned(), 53)]);
+    // It no longer names `http`: left out of that port, still published on the other.
+    assert_eq!(apply(&mut index, &mut world, &pod(None)), [key.clone()].into());
+    assert_eq!(ports(&index), [("dns".to_owned(), 53)]);
+    assert_eq!(index.publication(&key), world.full(&key));
 }

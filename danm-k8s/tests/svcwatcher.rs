@@ -2,8 +2,9 @@
 //! (networks external, internal and management; the load balancer, internal processor and external
 //! client pods; three Services) yields exactly the right Endpoints and EndpointSlices, which then follow
 //! a DanmEp deletion (the pod's CNI DEL), a pod label change, a readiness change, a Service change and
-//! a Service deletion. Also: a replica that does not lead writes nothing, and Endpoints svcwatcher did
-//! not write are left alone.
+//! a Service deletion. Also: a replica that does not lead writes nothing, Endpoints svcwatcher did not
+//! write are left alone, and a named `targetPort` is resolved per pod into a subset and slices per port
+//! set.
 
 use std::time::Duration;
 
@@ -541,6 +542,122 @@ async fn a_relist_after_an_expired_watch_drops_what_was_deleted_meanwhile() {
         published(&server, "vnf-internal-lb"),
         Some((strings(&["10.200.0.2@loadbalancer"]), vec![])),
         "the other Services are as they were"
+    );
+    running.stop().await;
+}
+
+/// The subsets of the Endpoints `vnf/name`, each as its ports (`name/port`) and its addresses (`ip@pod`,
+/// not-ready ones marked `!`).
+fn subsets(server: &FakeApiServer, name: &str) -> Option<Vec<(Vec<String>, Vec<String>)>> {
+    let ep: Endpoints = server.object("vnf", name)?;
+    let subsets = ep.subsets.unwrap_or_default().into_iter().map(|s| {
+        let ports = s.ports.iter().flatten().map(|p| format!("{}/{}", p.name.clone().unwrap_or_default(), p.port));
+        let pod = |a: &k8s_openapi::api::core::v1::EndpointAddress| {
+            a.target_ref.as_ref().and_then(|t| t.name.clone()).unwrap_or_default()
+        };
+        let ready = s.addresses.iter().flatten().map(|a| format!("{}@{}", a.ip, pod(a)));
+        let not_ready = s.not_ready_addresses.iter().flatten().map(|a| format!("{}@{}!", a.ip, pod(a)));
+        (ports.collect(), ready.chain(not_ready).collect())
+    });
+    Some(subsets.collect())
+}
+
+/// The EndpointSlices of the Service `name`, by name, each as its ports (`name/port`) and addresses.
+fn slices(server: &FakeApiServer, service: &str) -> Vec<(String, Vec<String>, Vec<String>)> {
+    let mut slices: Vec<_> = server
+        .objects::<EndpointSlice>()
+        .into_iter()
+        .filter(|s| {
+            s.metadata.labels.as_ref().and_then(|l| l.get("kubernetes.io/service-name")).is_some_and(|n| n == service)
+        })
+        .map(|s| {
+            let ports = s
+                .ports
+                .iter()
+                .flatten()
+                .map(|p| format!("{}/{}", p.name.clone().unwrap_or_default(), p.port.unwrap_or_default()));
+            let addresses = s.endpoints.iter().map(|e| e.addresses.join(","));
+            (s.metadata.name.unwrap_or_default(), ports.collect(), addresses.collect())
+        })
+        .collect();
+    slices.sort();
+    slices
+}
+
+/// A Service whose `web` port targets the container port named `http`, and whose `admin` port targets
+/// 9100: two pods listening on different `http` ports and one without any make three port sets, each
+/// its own Endpoints subset and EndpointSlice; when one goes, its slice goes and the names close up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_named_target_port_is_resolved_per_pod() {
+    let server = FakeApiServer::with_danm_kinds();
+    let pods: Api<Pod> = Api::namespaced(server.client(), "vnf");
+    for (name, address, ports) in [
+        (
+            "web-0",
+            "10.200.0.10/24",
+            json!([{"name": "http", "containerPort": 8080}, {"name": "dns", "containerPort": 53, "protocol": "UDP"}]),
+        ),
+        ("web-1", "10.200.0.11/24", json!([{"name": "http", "containerPort": 8081}])),
+        // `http` over UDP does not serve a TCP Service port.
+        ("web-2", "10.200.0.12/24", json!([{"name": "http", "containerPort": 8082, "protocol": "UDP"}])),
+    ] {
+        let mut p = pod("vnf", name, "web", true);
+        p["spec"]["containers"][0]["ports"] = ports;
+        let uid = server.seed(&p)["metadata"]["uid"].as_str().unwrap().to_owned();
+        pods.patch_status(name, &PatchParams::default(), &Patch::Merge(json!({"status": p["status"]}))).await.unwrap();
+        server.seed(&danm_ep("vnf", name, &uid, "web", "DanmNet", "internal", "eth1", address, ""));
+    }
+    server.seed(&json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "web", "namespace": "vnf", "annotations": {
+            "danm.k8s.io/selector": r#"{"app": "web"}"#, "danm.k8s.io/network": "internal"}},
+        "spec": {"clusterIP": "None", "ports": [
+            {"name": "web", "port": 80, "protocol": "TCP", "targetPort": "http"},
+            {"name": "admin", "port": 9000, "protocol": "TCP", "targetPort": 9100}]}
+    }));
+    let (running, _) = start(&server, Leadership::always());
+
+    let set = |ports: &[&str], addresses: &[&str]| (strings(ports), strings(addresses));
+    eventually(
+        "a subset per port set",
+        Some(vec![
+            set(&["admin/9100"], &["10.200.0.12@web-2"]),
+            set(&["web/8080", "admin/9100"], &["10.200.0.10@web-0"]),
+            set(&["web/8081", "admin/9100"], &["10.200.0.11@web-1"]),
+        ]),
+        || subsets(&server, "web"),
+    )
+    .await;
+    let slice = |name: &str, ports: &[&str], address: &str| (name.to_owned(), strings(ports), strings(&[address]));
+    eventually(
+        "a slice per port set",
+        vec![
+            slice("web-danm-ipv4", &["admin/9100"], "10.200.0.12"),
+            slice("web-danm-ipv4-2", &["web/8080", "admin/9100"], "10.200.0.10"),
+            slice("web-danm-ipv4-3", &["web/8081", "admin/9100"], "10.200.0.11"),
+        ],
+        || slices(&server, "web"),
+    )
+    .await;
+
+    // web-2 goes (its CNI DEL): its port set goes, the surplus slice is deleted and the names close up.
+    let eps: Api<danm_k8s::DanmEp> = Api::namespaced(server.client(), "vnf");
+    eps.delete("web-2-eth1", &DeleteParams::default()).await.unwrap();
+    eventually(
+        "two port sets left",
+        vec![
+            slice("web-danm-ipv4", &["web/8080", "admin/9100"], "10.200.0.10"),
+            slice("web-danm-ipv4-2", &["web/8081", "admin/9100"], "10.200.0.11"),
+        ],
+        || slices(&server, "web"),
+    )
+    .await;
+    assert_eq!(
+        subsets(&server, "web"),
+        Some(vec![
+            set(&["web/8080", "admin/9100"], &["10.200.0.10@web-0"]),
+            set(&["web/8081", "admin/9100"], &["10.200.0.11@web-1"]),
+        ])
     );
     running.stop().await;
 }

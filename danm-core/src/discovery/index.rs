@@ -112,6 +112,7 @@ fn pod_differs(a: &PodRecord, b: &PodRecord) -> bool {
         || a.hostname != b.hostname
         || a.metadata.uid != b.metadata.uid
         || a.metadata.labels != b.metadata.labels
+        || a.container_ports != b.container_ports
 }
 
 impl ServiceIndex {
@@ -272,7 +273,7 @@ impl ServiceIndex {
     }
 
     /// Adds or replaces a pod. Touches the Services selecting its interfaces before or after, when its
-    /// labels, readiness, node, hostname or UID changed.
+    /// labels, readiness, node, hostname, UID or container ports changed.
     pub fn apply_pod(&mut self, pod: PodRecord) -> BTreeSet<ServiceKey> {
         let namespace = namespace_of(&pod.metadata);
         let name = pod.metadata.name.clone();

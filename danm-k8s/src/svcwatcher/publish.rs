@@ -1,9 +1,9 @@
-//! The objects svcwatcher writes for a Service: its Endpoints and one EndpointSlice per address family,
-//! and the writes that make the API server hold them.
+//! The objects svcwatcher writes for a Service: its Endpoints and its EndpointSlices (per address family
+//! and port set), and the writes that make the API server hold them.
 
 use std::collections::BTreeMap;
 
-use danm_core::discovery::{EndpointAddress, ServiceEndpoints, ServiceKey};
+use danm_core::discovery::{EndpointAddress, PortGroup, ServiceEndpoints, ServiceKey};
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::discovery::v1 as discovery;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -37,7 +37,8 @@ pub const MAX_ENDPOINTS_ADDRESSES: usize = 1000;
 pub const OVER_CAPACITY_ANNOTATION: &str = "endpoints.kubernetes.io/over-capacity";
 
 /// The name of the `n`th (from 0) EndpointSlice of one family: `<service>-danm-ipv4`, then
-/// `<service>-danm-ipv4-2`, `-3`, ... (and `-ipv6` alike), so a small Service keeps one stable name.
+/// `<service>-danm-ipv4-2`, `-3`, ... (and `-ipv6` alike), so a small Service whose pods listen on the
+/// same ports keeps one stable name.
 pub fn slice_name(service: &str, suffix: &str, n: usize) -> String {
     match n {
         0 => format!("{service}-danm-{suffix}"),
@@ -50,7 +51,8 @@ pub fn slice_name(service: &str, suffix: &str, n: usize) -> String {
 pub struct Desired {
     /// The Endpoints.
     pub endpoints: core::Endpoints,
-    /// One per family with addresses; a family without addresses has no slice.
+    /// Per family with addresses, per port set, one per [`MAX_ENDPOINTS_PER_SLICE`] endpoints; a family
+    /// without addresses has no slice.
     pub slices: Vec<discovery::EndpointSlice>,
 }
 
@@ -83,8 +85,13 @@ fn none_if_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
 }
 
 /// The Endpoints and EndpointSlices publishing `published` for the Service with `annotations` and
-/// `uid`: the Endpoints named as the Service, with its annotations and one subset (ready and not-ready
-/// addresses of both families, the Service's ports); a slice per family with addresses.
+/// `uid`: the Endpoints named as the Service, with its annotations and one subset per port set (the
+/// ready and not-ready addresses of both families whose pods listen on the same ports); per family, the
+/// slices of each port set in turn, at most [`MAX_ENDPOINTS_PER_SLICE`] endpoints each.
+///
+/// As Kubernetes' controllers do, an address whose pod resolves none of the Service's ports is left out
+/// of the Endpoints but kept in a slice without ports; a Service without ports publishes every address
+/// without ports.
 pub(crate) fn desired(
     published: &ServiceEndpoints,
     annotations: &BTreeMap<String, String>,
@@ -93,37 +100,12 @@ pub(crate) fn desired(
     let ns = published.namespace.as_str();
     let name = published.service.as_str();
     let owners = owner(uid, name);
-    let address = |a: &EndpointAddress| core::EndpointAddress {
-        ip: a.ip.to_string(),
-        hostname: a.hostname.clone(),
-        node_name: a.node_name.clone(),
-        target_ref: Some(target(ns, a)),
-    };
-    let ports: Vec<core::EndpointPort> = published
-        .ports
-        .iter()
-        .map(|p| core::EndpointPort {
-            name: Some(p.name.clone()).filter(|n| !n.is_empty()),
-            port: p.port,
-            protocol: Some(p.protocol.clone()),
-            app_protocol: None,
-        })
-        .collect();
-    let ready: Vec<_> = published.ready.iter().take(MAX_ENDPOINTS_ADDRESSES).map(address).collect();
-    let room = MAX_ENDPOINTS_ADDRESSES - ready.len();
-    let not_ready: Vec<_> = published.not_ready.iter().take(room).map(address).collect();
+    let groups = published.port_groups();
+    let (subsets, truncated) = subsets(ns, &groups, !published.ports.is_empty());
     let mut annotations = annotations.clone();
-    if published.ready.len() + published.not_ready.len() > MAX_ENDPOINTS_ADDRESSES {
+    if truncated {
         annotations.insert(OVER_CAPACITY_ANNOTATION.to_owned(), "truncated".to_owned());
     }
-    let subsets = match ready.is_empty() && not_ready.is_empty() {
-        true => Vec::new(),
-        false => vec![core::EndpointSubset {
-            addresses: none_if_empty(ready),
-            not_ready_addresses: none_if_empty(not_ready),
-            ports: none_if_empty(ports.clone()),
-        }],
-    };
     let endpoints = core::Endpoints {
         metadata: ObjectMeta {
             name: Some(name.to_owned()),
@@ -138,54 +120,107 @@ pub(crate) fn desired(
         },
         subsets: none_if_empty(subsets),
     };
-    let slice_ports: Vec<discovery::EndpointPort> = published
-        .ports
-        .iter()
-        .map(|p| discovery::EndpointPort {
-            name: Some(p.name.clone()),
-            port: Some(p.port),
-            protocol: Some(p.protocol.clone()),
-            app_protocol: None,
-        })
-        .collect();
     let mut slices = Vec::new();
     for (ipv6, address_type, suffix) in FAMILIES {
-        let mut endpoints = Vec::new();
-        for (ready, addresses) in [(true, &published.ready), (false, &published.not_ready)] {
-            for a in addresses.iter().filter(|a| a.ip.is_ipv6() == ipv6) {
-                endpoints.push(discovery::Endpoint {
-                    addresses: vec![a.ip.to_string()],
-                    conditions: Some(discovery::EndpointConditions {
-                        ready: Some(ready),
-                        serving: Some(ready),
-                        terminating: Some(false),
-                    }),
-                    hostname: a.hostname.clone(),
-                    node_name: a.node_name.clone(),
-                    target_ref: Some(target(ns, a)),
-                    ..discovery::Endpoint::default()
+        // Numbered across the family's port sets, in their order: a Service whose pods agree keeps
+        // `<service>-danm-<family>`.
+        let mut n = 0;
+        for group in &groups {
+            let endpoints: Vec<discovery::Endpoint> =
+                group.addresses(ipv6).map(|(a, ready)| slice_endpoint(ns, a, ready)).collect();
+            let ports: Vec<discovery::EndpointPort> = group
+                .ports
+                .iter()
+                .map(|p| discovery::EndpointPort {
+                    name: Some(p.name.clone()),
+                    port: Some(p.port),
+                    protocol: Some(p.protocol.clone()),
+                    app_protocol: None,
+                })
+                .collect();
+            for chunk in endpoints.chunks(MAX_ENDPOINTS_PER_SLICE) {
+                slices.push(discovery::EndpointSlice {
+                    metadata: ObjectMeta {
+                        name: Some(slice_name(name, suffix, n)),
+                        namespace: Some(ns.to_owned()),
+                        labels: Some(BTreeMap::from([
+                            (SERVICE_NAME_LABEL.to_owned(), name.to_owned()),
+                            (SLICE_MANAGED_BY_LABEL.to_owned(), MANAGER.to_owned()),
+                        ])),
+                        owner_references: owners.clone(),
+                        ..ObjectMeta::default()
+                    },
+                    address_type: address_type.to_owned(),
+                    endpoints: chunk.to_vec(),
+                    ports: none_if_empty(ports.clone()),
                 });
+                n += 1;
             }
-        }
-        for (n, chunk) in endpoints.chunks(MAX_ENDPOINTS_PER_SLICE).enumerate() {
-            slices.push(discovery::EndpointSlice {
-                metadata: ObjectMeta {
-                    name: Some(slice_name(name, suffix, n)),
-                    namespace: Some(ns.to_owned()),
-                    labels: Some(BTreeMap::from([
-                        (SERVICE_NAME_LABEL.to_owned(), name.to_owned()),
-                        (SLICE_MANAGED_BY_LABEL.to_owned(), MANAGER.to_owned()),
-                    ])),
-                    owner_references: owners.clone(),
-                    ..ObjectMeta::default()
-                },
-                address_type: address_type.to_owned(),
-                endpoints: chunk.to_vec(),
-                ports: none_if_empty(slice_ports.clone()),
-            });
         }
     }
     Desired { endpoints, slices }
+}
+
+/// The Endpoints subsets of `groups`, one per port set, and whether addresses were left out to keep
+/// within [`MAX_ENDPOINTS_ADDRESSES`] (ready addresses are kept first). With `has_ports`, addresses
+/// without ports are left out.
+fn subsets(ns: &str, groups: &[PortGroup<'_>], has_ports: bool) -> (Vec<core::EndpointSubset>, bool) {
+    let listed: Vec<&PortGroup<'_>> = groups.iter().filter(|g| !(has_ports && g.ports.is_empty())).collect();
+    let total: usize = listed.iter().map(|g| g.ready.len() + g.not_ready.len()).sum();
+    let mut room = MAX_ENDPOINTS_ADDRESSES;
+    let mut take = |addresses: &[&EndpointAddress]| {
+        let kept: Vec<core::EndpointAddress> = addresses.iter().take(room).map(|a| endpoint_address(ns, a)).collect();
+        room -= kept.len();
+        kept
+    };
+    let ready: Vec<_> = listed.iter().map(|g| take(&g.ready)).collect();
+    let not_ready: Vec<_> = listed.iter().map(|g| take(&g.not_ready)).collect();
+    let subsets = listed
+        .iter()
+        .zip(ready.into_iter().zip(not_ready))
+        .filter(|(_, (ready, not_ready))| !(ready.is_empty() && not_ready.is_empty()))
+        .map(|(group, (ready, not_ready))| core::EndpointSubset {
+            addresses: none_if_empty(ready),
+            not_ready_addresses: none_if_empty(not_ready),
+            ports: none_if_empty(
+                group
+                    .ports
+                    .iter()
+                    .map(|p| core::EndpointPort {
+                        name: Some(p.name.clone()).filter(|n| !n.is_empty()),
+                        port: p.port,
+                        protocol: Some(p.protocol.clone()),
+                        app_protocol: None,
+                    })
+                    .collect(),
+            ),
+        })
+        .collect();
+    (subsets, total > MAX_ENDPOINTS_ADDRESSES)
+}
+
+fn endpoint_address(ns: &str, a: &EndpointAddress) -> core::EndpointAddress {
+    core::EndpointAddress {
+        ip: a.ip.to_string(),
+        hostname: a.hostname.clone(),
+        node_name: a.node_name.clone(),
+        target_ref: Some(target(ns, a)),
+    }
+}
+
+fn slice_endpoint(ns: &str, a: &EndpointAddress, ready: bool) -> discovery::Endpoint {
+    discovery::Endpoint {
+        addresses: vec![a.ip.to_string()],
+        conditions: Some(discovery::EndpointConditions {
+            ready: Some(ready),
+            serving: Some(ready),
+            terminating: Some(false),
+        }),
+        hostname: a.hostname.clone(),
+        node_name: a.node_name.clone(),
+        target_ref: Some(target(ns, a)),
+        ..discovery::Endpoint::default()
+    }
 }
 
 /// What the API server's copy of an object must match: the fields svcwatcher sets.
@@ -296,7 +331,8 @@ where
 mod tests {
     use std::net::IpAddr;
 
-    use danm_core::discovery::{EndpointAddress, ServiceEndpoints};
+    use danm_core::discovery::{EndpointAddress, EndpointPort, ServiceEndpoints};
+    use danm_core::service::ServicePort;
 
     use super::*;
 
@@ -308,6 +344,7 @@ mod tests {
             interface: "eth1".into(),
             node_name: None,
             hostname: None,
+            ports: Vec::new(),
         };
         let ready = (0..v4)
             .map(|i| address(IpAddr::from([10, 0, (i / 250) as u8, (i % 250) as u8]), i))
@@ -354,5 +391,68 @@ mod tests {
         assert_eq!(annotations.get(OVER_CAPACITY_ANNOTATION).map(String::as_str), Some("truncated"));
         assert_eq!(d.slices.iter().map(|s| s.endpoints.len()).sum::<usize>(), 1200, "slices hold every address");
         assert!(d.endpoints.metadata.owner_references.is_none(), "no owner without the Service's UID");
+    }
+
+    fn port(name: &str, port: i32) -> EndpointPort {
+        EndpointPort { name: name.into(), port, protocol: "TCP".into() }
+    }
+
+    /// 150 IPv4 addresses listening on 8080, 3 on 8081 of which one is not ready, one on neither (its
+    /// pod has no such named port), and one IPv6 address on 8080.
+    fn published_on_two_port_sets() -> ServiceEndpoints {
+        let mut p = published(154, 1);
+        p.ports = vec![ServicePort { name: "web".into(), port: 80, protocol: "TCP".into(), target_port: None }];
+        for (i, a) in p.ready.iter_mut().enumerate() {
+            a.ports = match i {
+                150..=152 => vec![port("web", 8081)],
+                153 => Vec::new(),
+                _ => vec![port("web", 8080)],
+            };
+        }
+        let moved = p.ready.remove(152);
+        p.not_ready.push(moved);
+        p
+    }
+
+    #[test]
+    fn pods_on_different_ports_get_a_subset_and_slices_each() {
+        let d = desired(&published_on_two_port_sets(), &BTreeMap::new(), Some("uid"));
+        let subsets: Vec<(i32, usize, usize)> = d
+            .endpoints
+            .subsets
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let ports = s.ports.as_ref().unwrap();
+                assert_eq!(ports.len(), 1);
+                let count = |v: &Option<Vec<core::EndpointAddress>>| v.as_ref().map_or(0, Vec::len);
+                (ports[0].port, count(&s.addresses), count(&s.not_ready_addresses))
+            })
+            .collect();
+        assert_eq!(subsets, [(8080, 151, 0), (8081, 2, 1)], "the address without ports is not in the Endpoints");
+        assert!(d.endpoints.metadata.annotations.is_none());
+        let slices: Vec<(String, Option<i32>, usize)> = d
+            .slices
+            .iter()
+            .map(|s| {
+                let port = s.ports.as_ref().and_then(|p| p.first()).and_then(|p| p.port);
+                (s.metadata.name.clone().unwrap(), port, s.endpoints.len())
+            })
+            .collect();
+        assert_eq!(
+            slices,
+            [
+                // Port sets in order: none (the address whose pod resolves no port), 8080, 8081.
+                ("svc-danm-ipv4".to_owned(), None, 1),
+                ("svc-danm-ipv4-2".to_owned(), Some(8080), 100),
+                ("svc-danm-ipv4-3".to_owned(), Some(8080), 50),
+                ("svc-danm-ipv4-4".to_owned(), Some(8081), 3),
+                ("svc-danm-ipv6".to_owned(), Some(8080), 1),
+            ]
+        );
+        let not_ready = d.slices[3].endpoints.iter().filter(|e| e.conditions.as_ref().unwrap().ready == Some(false));
+        assert_eq!(not_ready.count(), 1);
+        assert_eq!(d, desired(&published_on_two_port_sets(), &BTreeMap::new(), Some("uid")), "deterministic");
     }
 }
