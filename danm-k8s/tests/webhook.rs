@@ -48,6 +48,18 @@ fn certificates() -> (Vec<u8>, String, String) {
     (ca.der().to_vec(), cert.pem(), key.serialize_pem())
 }
 
+/// A TLS client that trusts only the CA with DER `ca`.
+fn connector_trusting(ca: Vec<u8>) -> TlsConnector {
+    let mut roots = RootCertStore::empty();
+    roots.add(ca.into()).unwrap();
+    let config = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    TlsConnector::from(Arc::new(config))
+}
+
 impl Harness {
     async fn start() -> Self {
         let api = FakeApiServer::with_danm_kinds();
@@ -62,14 +74,7 @@ impl Harness {
         let server = tokio::spawn(serve_webhook(listener, tls, webhook, ServerOptions::default(), async {
             let _ = stopped.await;
         }));
-        let mut roots = RootCertStore::empty();
-        roots.add(ca.into()).unwrap();
-        let config = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let connector = TlsConnector::from(Arc::new(config));
+        let connector = connector_trusting(ca);
         Self { addr, connector, store, telemetry, stop: Some(stop), server: Some(server), _api: api }
     }
 
@@ -1087,14 +1092,7 @@ async fn a_renewed_certificate_is_served_without_a_restart() {
             });
         }
     });
-    let mut roots = RootCertStore::empty();
-    roots.add(ca.into()).unwrap();
-    let config = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = TlsConnector::from(Arc::new(config));
+    let connector = connector_trusting(ca);
     let served = || async {
         let tcp = TcpStream::connect(addr).await.unwrap();
         let tls = connector.connect(ServerName::try_from("localhost").unwrap(), tcp).await.unwrap();

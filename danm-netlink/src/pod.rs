@@ -172,15 +172,9 @@ async fn delete_named(handle: &Handle, name: &str) {
 /// Removes interface `name` and the policy rules of its subnets that no other interface still uses.
 /// Anything already gone is success.
 pub(crate) async fn delete(pod: Handle, name: String) -> Result<(), ProvisionError> {
-    // A name the kernel would refuse cannot exist.
-    if links::check_name(&name).is_err() {
-        return Ok(());
-    }
-    let Some(link) = links::by_name(&pod, &name).await? else {
+    let Some((index, own)) = existing_with_subnets(&pod, &name).await? else {
         return Ok(());
     };
-    let index = link.header.index;
-    let own = subnets(global_addresses(&pod, Some(index)).await?);
     match pod.link().del(index).execute().await {
         Ok(()) => {}
         Err(e) if is_gone(&e) => {}
@@ -192,6 +186,19 @@ pub(crate) async fn delete(pod: Handle, name: String) -> Result<(), ProvisionErr
     let still_used = subnets(global_addresses(&pod, None).await?);
     let orphaned: BTreeSet<IpNet> = own.difference(&still_used).copied().collect();
     remove_rules(&pod, &name, &orphaned, None).await
+}
+
+/// The index of interface `name` and the subnets of its addresses; `None` when there is no such interface
+/// (a name the kernel would refuse cannot exist).
+async fn existing_with_subnets(pod: &Handle, name: &str) -> Result<Option<(u32, BTreeSet<IpNet>)>, ProvisionError> {
+    if links::check_name(name).is_err() {
+        return Ok(None);
+    }
+    let Some(link) = links::by_name(pod, name).await? else {
+        return Ok(None);
+    };
+    let index = link.header.index;
+    Ok(Some((index, subnets(global_addresses(pod, Some(index)).await?))))
 }
 
 /// Removes the rules "from `subnet` lookup `table`" for every subnet in `sources`; of any table when
@@ -272,14 +279,9 @@ pub(crate) async fn configure(pod: Handle, setup: InterfaceSetup) -> Result<bool
 /// Removes the rules from the subnets of interface `name` to `table` that no other interface of the
 /// namespace has an address in. A missing interface is success.
 pub(crate) async fn deconfigure(pod: Handle, name: String, table: u32) -> Result<(), ProvisionError> {
-    if links::check_name(&name).is_err() {
-        return Ok(());
-    }
-    let Some(link) = links::by_name(&pod, &name).await? else {
+    let Some((index, own)) = existing_with_subnets(&pod, &name).await? else {
         return Ok(());
     };
-    let index = link.header.index;
-    let own = subnets(global_addresses(&pod, Some(index)).await?);
     let elsewhere = subnets(global_addresses_except(&pod, index).await?);
     let orphaned: BTreeSet<IpNet> = own.difference(&elsewhere).copied().collect();
     remove_rules(&pod, &name, &orphaned, Some(table)).await
