@@ -6,10 +6,12 @@
 //! proportional to the Services and network it touches, not to the size of the cluster. Per Service it
 //! writes (see [`publish`]):
 //!
-//! - the **Endpoints** named as the Service, with the Service's annotations (as upstream) and one subset of
-//!   ready and not-ready addresses with `hostname`, `nodeName`, a `targetRef` with the pod's UID, and the
-//!   Service's ports; labelled `danm.k8s.io/managed-by` and `endpointslice.kubernetes.io/skip-mirror`;
-//! - one **EndpointSlice** per address family with addresses (`<service>-danm-ipv4`, `-ipv6`), labelled
+//! - the **Endpoints** named as the Service, with the Service's annotations (as upstream) and a subset
+//!   per port set: ready and not-ready addresses with `hostname`, `nodeName`, a `targetRef` with the
+//!   pod's UID, and the Service's ports as those pods listen on them (each port's `targetPort`, a named
+//!   one resolved per pod); labelled `danm.k8s.io/managed-by` and `endpointslice.kubernetes.io/skip-mirror`;
+//! - **EndpointSlices** per address family with addresses (`<service>-danm-ipv4`, `-ipv6`, then `-2`,
+//!   `-3`, ... for more than 100 endpoints or more than one port set), labelled
 //!   `kubernetes.io/service-name` and `endpointslice.kubernetes.io/managed-by`, so cluster DNS resolves
 //!   headless Services through them;
 //!
