@@ -15,6 +15,7 @@
 //!   networks, and carrying it out.
 //! - [`meta`]: the DANM meta-plugin (ADD, DEL, CHECK, STATUS, GC) over the three seams.
 //! - [`delegate`]: the DelegateExecutor seam for running other CNI plugins.
+//! - [`device`]: the DeviceSource seam: which devices (SR-IOV VFs) the device plugins gave a pod.
 //! - [`provision`]: the InterfaceProvisioner seam and its do-nothing, refusing and recording backends.
 //! - [`ipam`]: address pools and the block-based allocation driver.
 //! - [`store`]: the Datastore seam, its in-memory implementation and wrappers.
@@ -27,6 +28,7 @@
 pub mod admission;
 pub mod cni;
 pub mod delegate;
+pub mod device;
 pub mod discovery;
 mod fieldpath;
 pub mod gc;

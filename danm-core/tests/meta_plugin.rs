@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use danm_core::cni::ErrorCode;
 use danm_core::delegate::{CniCommand, Scripted, ScriptedExecutor};
+use danm_core::device::{DeviceError, FixedDeviceSource, PodDevices};
 use danm_core::ipam::{Family, PoolKey};
 use danm_core::meta::{MetaConfig, MetaError, MetaPlugin, PHASE_ANNOTATION, PodContext, codes};
 use danm_core::model::{DanmEp, Network, NetworkKind, NetworkOptions, NetworkSpec, ObjectMeta, PodRecord};
@@ -639,5 +640,116 @@ async fn a_delegated_interface_that_cannot_be_configured_is_undone() {
     );
     let dels = w.delegates.calls().iter().filter(|i| i.plugin == "bridge" && i.command == CniCommand::Del).count();
     assert_eq!(dels, 1, "the bridge delegate's interface is removed");
+    assert_clean(&w).await;
+}
+
+/// A world whose plugin asks `source` for devices, with the `sriov` network `fast` on pool
+/// `nokia.k8s.io/sriov_ens1f0`, and pod `name` asking for `count` interfaces on it.
+fn sriov_world(timeout_ms: u64, name: &str, count: usize) -> (World, Arc<FixedDeviceSource>, PodContext) {
+    let World { plugin, provisioner, delegates } = world(timeout_ms);
+    let source = Arc::new(FixedDeviceSource::new());
+    let w = World { plugin: plugin.with_device_source(source.clone()), provisioner, delegates };
+    let o = NetworkOptions {
+        cidr: "10.7.0.0/24".into(),
+        device_pool: "nokia.k8s.io/sriov_ens1f0".into(),
+        ..NetworkOptions::default()
+    };
+    put(&w, Object::Network(network(NetworkKind::DanmNet, Some("ns"), "fast", "sriov", o)));
+    let requests = vec![r#"{"network":"fast","ip":"dynamic"}"#; count].join(",");
+    let c = pod(&w, name, Some(&format!("[{requests}]")));
+    (w, source, c)
+}
+
+/// The `deviceID` of every `sriov` ADD, in the order of the interfaces they were for.
+fn sriov_devices(w: &World) -> Vec<String> {
+    let mut adds: Vec<(String, String)> = w
+        .delegates
+        .calls()
+        .iter()
+        .filter(|i| i.plugin == "sriov" && i.command == CniCommand::Add)
+        .map(|i| {
+            let conf: serde_json::Value = serde_json::from_slice(&i.stdin).unwrap();
+            (i.ifname.clone(), conf["deviceID"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    adds.sort();
+    adds.into_iter().map(|(_, d)| d).collect()
+}
+
+#[tokio::test]
+async fn sriov_devices_come_from_the_device_source_when_the_pod_has_no_annotation() {
+    let (w, source, c) = sriov_world(2_000, "k", 3);
+    // Two containers' devices of the pool, the kubelet's order kept within each.
+    let mut devices = PodDevices::new();
+    devices.extend("nokia.k8s.io/sriov_ens1f0", ["0000:01:00.5", "0000:01:00.2"]);
+    devices.extend("other.example.com/gpu", ["gpu-0"]);
+    devices.extend("nokia.k8s.io/sriov_ens1f0", ["0000:01:00.4"]);
+    source.set("ns", "k", devices);
+    w.plugin.add(&c).await.unwrap();
+    assert_eq!(sriov_devices(&w), ["0000:01:00.5", "0000:01:00.2", "0000:01:00.4"], "distinct, in order");
+    assert_eq!(source.calls(), [("ns".to_owned(), "k".to_owned())], "asked once for the whole pod");
+    let mut recorded: Vec<String> = endpoints(&w).await.iter().map(|e| e.spec.interface.device_id.clone()).collect();
+    recorded.sort();
+    assert_eq!(recorded, ["0000:01:00.2", "0000:01:00.4", "0000:01:00.5"], "DanmEps record their device");
+    w.plugin.del(&c).await.unwrap();
+    assert_clean(&w).await;
+    assert_eq!(source.calls().len(), 1, "DEL asks nothing");
+}
+
+#[tokio::test]
+async fn the_devices_annotation_wins_over_the_device_source() {
+    let (w, source, _) = sriov_world(2_000, "unused", 0);
+    source.set("ns", "a", [("nokia.k8s.io/sriov_ens1f0", ["0000:09:00.1"])].into_iter().collect());
+    let mut meta = ObjectMeta::new("a", Some("ns"));
+    meta.uid = Some("uid-a".into());
+    meta.annotations.insert("danm.k8s.io/interfaces".into(), r#"[{"network":"fast","ip":"dynamic"}]"#.into());
+    meta.annotations.insert(
+        danm_core::meta::DEVICES_ANNOTATION.into(),
+        r#"{"nokia.k8s.io/sriov_ens1f0": ["0000:01:00.7"]}"#.into(),
+    );
+    put(&w, Object::Pod(PodRecord { metadata: meta, ..PodRecord::default() }));
+    w.plugin.add(&ctx("a")).await.unwrap();
+    assert_eq!(sriov_devices(&w), ["0000:01:00.7"]);
+    assert!(source.calls().is_empty(), "the source is not asked: {:?}", source.calls());
+
+    // A pod without sriov attachments never asks either.
+    let plain = pod(&w, "plain", Some(r#"[{"network":"mac","ip":"dynamic"}]"#));
+    w.plugin.add(&plain).await.unwrap();
+    assert!(source.calls().is_empty(), "{:?}", source.calls());
+}
+
+#[tokio::test]
+async fn too_few_devices_from_the_source_name_the_pool_and_the_source() {
+    let (w, source, c) = sriov_world(2_000, "few", 2);
+    source.set("ns", "few", [("nokia.k8s.io/sriov_ens1f0", ["0000:01:00.1"])].into_iter().collect());
+    let err = w.plugin.add(&c).await.unwrap_err();
+    assert_eq!(code(&err), codes::DELEGATE_FAILED, "{err}");
+    let text = err.to_string();
+    assert!(text.contains("pool nokia.k8s.io/sriov_ens1f0") && text.contains("fixed device source"), "{text}");
+    assert!(text.contains("has 1 device(s)") && text.contains("sriov attachment 2"), "{text}");
+    assert_clean(&w).await;
+}
+
+#[tokio::test]
+async fn a_failing_device_source_is_reported_and_nothing_is_left_behind() {
+    let (w, source, c) = sriov_world(2_000, "f", 2);
+    source.fail(DeviceError::Unreachable {
+        endpoint: "the kubelet's PodResources API at /nowhere.sock".into(),
+        reason: "No such file or directory".into(),
+    });
+    let err = w.plugin.add(&c).await.unwrap_err();
+    assert_eq!(code(&err), codes::DELEGATE_FAILED, "{err}");
+    let text = err.to_string();
+    assert!(text.contains("the devices of pool nokia.k8s.io/sriov_ens1f0"), "{text}");
+    assert!(text.contains("/nowhere.sock cannot be reached: No such file or directory"), "{text}");
+    assert_eq!(source.calls().len(), 1, "asked once, though two attachments need a device");
+    assert!(sriov_devices(&w).is_empty(), "no delegate ran");
+    assert_clean(&w).await;
+
+    // A source that never answers is cut off by the time budget.
+    let (w, source, c) = sriov_world(200, "h", 1);
+    source.hang();
+    let err = w.plugin.add(&c).await.unwrap_err();
+    assert_eq!(code(&err), codes::TIMEOUT, "{err}");
     assert_clean(&w).await;
 }

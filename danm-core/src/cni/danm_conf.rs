@@ -14,6 +14,7 @@
 //! | `logFile` | path of the log file (default: standard error) |
 //! | `logLevel` | `error`, `warn`, `info`, `debug` or `trace` |
 //! | `hostname` | node name to use instead of the machine's host name |
+//! | `kubeletSocket` | the kubelet's PodResources socket, asked which devices a pod was given (default `/var/lib/kubelet/pod-resources/kubelet.sock` with `kubeconfig`; with `datastore`, only when given) |
 //!
 //! Exactly one of `kubeconfig` and `datastore` must be given. Inside `datastore`, `type` is required
 //! and must be `local`; `path` defaults to `/var/lib/danm/danm.db`; no other key is allowed.
@@ -41,10 +42,12 @@ pub const DEFAULT_CNI_DIR: &str = "/etc/cni/net.d";
 pub const DEFAULT_DATASTORE_PATH: &str = "/var/lib/danm/danm.db";
 /// Default of `timeoutSeconds`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default of `kubeletSocket` with `kubeconfig`: the kubelet's PodResources API.
+pub const DEFAULT_KUBELET_SOCKET: &str = "/var/lib/kubelet/pod-resources/kubelet.sock";
 /// Largest accepted `timeoutSeconds`.
 pub const MAX_TIMEOUT_SECONDS: f64 = 300.0;
 
-const KNOWN_KEYS: [&str; 12] = [
+const KNOWN_KEYS: [&str; 13] = [
     "cniVersion",
     "cniVersions",
     "name",
@@ -57,6 +60,7 @@ const KNOWN_KEYS: [&str; 12] = [
     "logFile",
     "logLevel",
     "hostname",
+    "kubeletSocket",
 ];
 const IGNORED_KEYS: [&str; 4] = ["runtimeConfig", "args", "prevResult", "capabilities"];
 
@@ -87,6 +91,8 @@ pub struct DanmConf {
     pub log_level: Option<LogLevel>,
     /// `hostname`.
     pub hostname: Option<String>,
+    /// `kubeletSocket` as given; see [`DanmConf::pod_resources_socket`].
+    pub kubelet_socket: Option<PathBuf>,
 }
 
 /// Where the plugin reads and writes DANM objects.
@@ -190,6 +196,8 @@ struct Wire {
     log_level: Option<String>,
     #[serde(default)]
     hostname: Option<String>,
+    #[serde(default)]
+    kubelet_socket: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -259,6 +267,7 @@ impl DanmConf {
             Some(h) if h.is_empty() => return Err(ParseError::invalid(WHAT, "hostname", "must not be empty")),
             other => other,
         };
+        let kubelet_socket = non_empty_path(w.kubelet_socket, "kubeletSocket")?;
         Ok(Self {
             cni_version,
             cni_versions: w.cni_versions,
@@ -272,7 +281,18 @@ impl DanmConf {
             log_file,
             log_level,
             hostname,
+            kubelet_socket,
         })
+    }
+
+    /// The kubelet PodResources socket to ask for a pod's devices: `kubeletSocket`, else
+    /// [`DEFAULT_KUBELET_SOCKET`] on Kubernetes; `None` on a local datastore without `kubeletSocket`.
+    pub fn pod_resources_socket(&self) -> Option<&Path> {
+        match (&self.kubelet_socket, &self.backend) {
+            (Some(path), _) => Some(path),
+            (None, Backend::Kubeconfig(_)) => Some(Path::new(DEFAULT_KUBELET_SOCKET)),
+            (None, Backend::LocalDatastore(_)) => None,
+        }
     }
 
     fn pick_version(cni_version: &str, cni_versions: Option<&[String]>) -> Result<CniVersion, ParseError> {

@@ -10,7 +10,8 @@ use futures::future::{Either, join_all, select};
 use ipnet::IpNet;
 
 use super::delegate_conf::invocation;
-use super::delegate_conf::{list_to_value, pod_devices, sriov_list, static_list};
+use super::delegate_conf::{list_to_value, sriov_list, static_list};
+use super::devices::{DeviceLookup, device_of, device_ranks};
 use super::plan::{Attachment, Backend, host_interface, plan};
 use super::{
     DELEGATE_ANNOTATION, MetaError, MetaPlugin, PHASE_ANNOTATION, PHASE_PENDING, PodContext, RESULT_ANNOTATION,
@@ -96,12 +97,13 @@ impl<S: Datastore, P: InterfaceProvisioner, D: DelegateExecutor> MetaPlugin<S, P
         }
 
         let ranks = device_ranks(&attachments);
+        let devices = self.device_lookup(ctx, &pod);
         let work = join_all(
             attachments
                 .iter()
                 .zip(&slots)
                 .zip(ranks)
-                .map(|((a, slot), rank)| self.attach(ctx, &pod, a, &netns, slot, rank)),
+                .map(|((a, slot), rank)| self.attach(ctx, a, &netns, slot, (&devices, rank))),
         );
         let timer = self.sleeper.sleep(self.config.timeout);
         if let Either::Right(_) = select(Box::pin(work), timer).await {
@@ -213,21 +215,37 @@ impl<S: Datastore, P: InterfaceProvisioner, D: DelegateExecutor> MetaPlugin<S, P
         }
     }
 
-    /// Sets one attachment up, writing its progress into `slot` as it goes.
-    async fn attach(&self, ctx: &PodContext, pod: &PodRecord, a: &Attachment, netns: &Path, slot: &Slot, rank: usize) {
-        let outcome = self.attach_inner(ctx, pod, a, netns, slot, rank).await;
+    /// Sets one attachment up, writing its progress into `slot` as it goes. `device` is the pod's devices
+    /// and the attachment's rank among the `sriov` attachments of its pool.
+    async fn attach(
+        &self,
+        ctx: &PodContext,
+        a: &Attachment,
+        netns: &Path,
+        slot: &Slot,
+        device: (&DeviceLookup<'_>, usize),
+    ) {
+        let outcome = self.attach_inner(ctx, a, netns, slot, device).await;
         lock(slot).outcome = Some(outcome);
     }
 
     async fn attach_inner(
         &self,
         ctx: &PodContext,
-        pod: &PodRecord,
         a: &Attachment,
         netns: &Path,
         slot: &Slot,
-        rank: usize,
+        (devices, rank): (&DeviceLookup<'_>, usize),
     ) -> Result<Outcome, MetaError> {
+        // The device first: a pod without one gets no address either.
+        let device = match a.backend {
+            Backend::Sriov => {
+                let device = device_of(a, devices, rank).await?;
+                lock(slot).device = Some(device.clone());
+                device
+            }
+            _ => String::new(),
+        };
         let ipam_err = |source| MetaError::Ipam {
             interface: a.name.clone(),
             network: a.network_label(),
@@ -245,25 +263,7 @@ impl<S: Datastore, P: InterfaceProvisioner, D: DelegateExecutor> MetaPlugin<S, P
         let result = match &a.backend {
             Backend::BuiltIn(link) => self.builtin(a, *link, netns, &allocation, slot).await?,
             Backend::Sriov => {
-                let devices = pod_devices(pod, &a.network.spec.options.device_pool).map_err(|reason| {
-                    MetaError::DelegateConfig { interface: a.name.clone(), network: a.network_label(), reason }
-                })?;
-                // Each sriov attachment of a pool takes the next device of that pool.
-                let Some(device) = devices.get(rank) else {
-                    return Err(MetaError::DelegateConfig {
-                        interface: a.name.clone(),
-                        network: a.network_label(),
-                        reason: format!(
-                            "the pod has {} device(s) of pool {} (annotation {}), and this is sriov attachment {} of that pool",
-                            devices.len(),
-                            a.network.spec.options.device_pool,
-                            super::DEVICES_ANNOTATION,
-                            rank + 1
-                        ),
-                    });
-                };
-                lock(slot).device = Some(device.clone());
-                let list = sriov_list(&a.network.spec.network_id, device, a.network.spec.options.vlan, &allocation);
+                let list = sriov_list(&a.network.spec.network_id, &device, a.network.spec.options.vlan, &allocation);
                 let result = self.run_delegate(ctx, a, netns, list, slot).await?;
                 self.configure_delegated(a, netns, &allocation, result, slot).await?
             }
@@ -510,22 +510,6 @@ impl<S: Datastore, P: InterfaceProvisioner, D: DelegateExecutor> MetaPlugin<S, P
         });
         join_all(jobs).await.into_iter().flatten().collect()
     }
-}
-
-/// For each attachment, how many earlier attachments use the same device pool through `sriov`.
-fn device_ranks(attachments: &[Attachment]) -> Vec<usize> {
-    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
-    attachments
-        .iter()
-        .map(|a| match a.backend {
-            Backend::Sriov => {
-                let n = seen.entry(a.network.spec.options.device_pool.as_str()).or_default();
-                *n += 1;
-                *n - 1
-            }
-            _ => 0,
-        })
-        .collect()
 }
 
 /// One error followed by others, as one.

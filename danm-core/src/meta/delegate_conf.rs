@@ -1,8 +1,6 @@
 //! Delegate configurations: a static delegate's file with DANM's IPAM handed over through `fakeipam`,
 //! and the configuration DANM generates for `sriov`.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Map, Value, json};
 
 use std::path::PathBuf;
@@ -11,12 +9,6 @@ use super::PodContext;
 use crate::cni::{ConfFile, NetConf, NetConfList};
 use crate::delegate::{CniCommand, Invocation};
 use crate::ipam::Allocation;
-use crate::model::PodRecord;
-
-/// The pod annotation that lists the devices assigned to the pod per device pool, as a JSON object of
-/// resource name to PCI addresses, e.g. `{"nokia.k8s.io/sriov_ens1f0": ["0000:01:00.1"]}`. On
-/// Kubernetes the kubelet's PodResources API provides this; on the local store it is set with the pod.
-pub const DEVICES_ANNOTATION: &str = "danm.k8s.io/devices";
 
 /// The `ipam` section that hands DANM's addresses to a delegate: `fakeipam` echoes them.
 pub fn fakeipam(allocation: &Allocation) -> Value {
@@ -48,16 +40,6 @@ pub fn static_list(bytes: &[u8], allocation: Option<&Allocation>) -> Result<NetC
         }
     }
     Ok(list)
-}
-
-/// The devices of `pool` assigned to the pod, from [`DEVICES_ANNOTATION`].
-pub fn pod_devices(pod: &PodRecord, pool: &str) -> Result<Vec<String>, String> {
-    let Some(raw) = pod.metadata.annotations.get(DEVICES_ANNOTATION) else {
-        return Ok(Vec::new());
-    };
-    let map: BTreeMap<String, Vec<String>> =
-        serde_json::from_str(raw).map_err(|e| format!("annotation {DEVICES_ANNOTATION} is malformed: {e}"))?;
-    Ok(map.get(pool).cloned().unwrap_or_default())
 }
 
 /// The configuration DANM generates for an `sriov` attachment.

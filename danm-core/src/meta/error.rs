@@ -2,6 +2,7 @@
 
 use crate::cni::{CniError, ErrorCode};
 use crate::delegate::DelegateError;
+use crate::device::DeviceError;
 use crate::ipam::IpamError;
 use crate::pod::{AnnotationError, DuplicateInterfaceName, NoDefaultNetwork};
 use crate::provision::ProvisionError;
@@ -137,6 +138,19 @@ pub enum MetaError {
         /// Why.
         reason: String,
     },
+    /// The pod's devices could not be learned from the device source.
+    #[error("interface {interface} on {network}: the devices of pool {pool}: {source}")]
+    Devices {
+        /// The interface name.
+        interface: String,
+        /// The network, as text.
+        network: String,
+        /// The network's `device_pool`.
+        pool: String,
+        /// The device source's error.
+        #[source]
+        source: Box<DeviceError>,
+    },
     /// The provisioner failed.
     #[error("interface {interface} on {network}: {source}")]
     Provision {
@@ -186,7 +200,7 @@ impl MetaError {
                 IpamError::InvalidNetwork { .. } => INVALID_NETWORK,
                 _ => ADDRESS_REJECTED,
             },
-            Self::Delegate { .. } | Self::DelegateConfig { .. } => DELEGATE_FAILED,
+            Self::Delegate { .. } | Self::DelegateConfig { .. } | Self::Devices { .. } => DELEGATE_FAILED,
             Self::Provision { .. } => PROVISION_FAILED,
             Self::Timeout { .. } => TIMEOUT,
             Self::Check(_) => CHECK_FAILED,

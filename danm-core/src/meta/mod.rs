@@ -11,6 +11,7 @@
 mod add;
 mod check;
 mod delegate_conf;
+mod devices;
 mod error;
 mod plan;
 mod teardown;
@@ -20,11 +21,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use delegate_conf::DEVICES_ANNOTATION;
+pub use crate::device::DEVICES_ANNOTATION;
 pub use error::{MetaError, codes};
 pub use plan::{Attachment, Backend, host_interface, plan};
 
 use crate::delegate::DelegateExecutor;
+use crate::device::DeviceSource;
 use crate::ipam::{AllocatorId, Ipam};
 use crate::model::{Network, NetworkKey, NetworkKind, PodRecord};
 use crate::pod::{InterfaceRequest, NamingScheme, connections_or_default, interfaces_from_annotations, selector_key};
@@ -85,6 +87,7 @@ pub struct MetaPlugin<S, P, D> {
     ipam: Ipam<Arc<S>>,
     provisioner: P,
     delegates: D,
+    devices: Option<Arc<dyn DeviceSource>>,
     sleeper: Arc<dyn Sleeper>,
     config: MetaConfig,
 }
@@ -94,7 +97,14 @@ impl<S: Datastore, P: InterfaceProvisioner, D: DelegateExecutor> MetaPlugin<S, P
     /// a runtime's timer in async code.
     pub fn new(store: Arc<S>, provisioner: P, delegates: D, sleeper: Arc<dyn Sleeper>, config: MetaConfig) -> Self {
         let ipam = Ipam::new(store.clone(), AllocatorId::new(config.host.clone())).with_sleeper(sleeper.clone());
-        Self { store, ipam, provisioner, delegates, sleeper, config }
+        Self { store, ipam, provisioner, delegates, devices: None, sleeper, config }
+    }
+
+    /// Asks `source` for the devices of a pod's `sriov` attachments when the pod record has no
+    /// [`DEVICES_ANNOTATION`]. Without a source, such a pod has no devices.
+    pub fn with_device_source(mut self, source: Arc<dyn DeviceSource>) -> Self {
+        self.devices = Some(source);
+        self
     }
 
     /// The datastore.

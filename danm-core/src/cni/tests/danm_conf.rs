@@ -35,7 +35,8 @@ fn minimal_config_gets_defaults() {
     assert_eq!(c.cni_dir, Path::new("/etc/cni/net.d"));
     assert_eq!(c.naming_scheme, NamingScheme::Default);
     assert_eq!(c.timeout, Duration::from_secs(10));
-    assert_eq!((c.log_file, c.log_level, c.hostname), (None, None, None));
+    assert_eq!(c.pod_resources_socket(), Some(Path::new("/var/lib/kubelet/pod-resources/kubelet.sock")));
+    assert_eq!((c.log_file, c.log_level, c.hostname, c.kubelet_socket), (None, None, None, None));
 }
 
 #[test]
@@ -51,6 +52,7 @@ fn full_config() {
         "logFile": "/var/log/danm.log",
         "logLevel": "debug",
         "hostname": "worker-1",
+        "kubeletSocket": "/run/kubelet/pr.sock",
         "runtimeConfig": {"mac": "x"},
         "args": {},
         "prevResult": {"cniVersion": "1.0.0"},
@@ -66,6 +68,7 @@ fn full_config() {
     assert_eq!(c.log_file.as_deref(), Some(Path::new("/var/log/danm.log")));
     assert_eq!(c.log_level, Some(LogLevel::Debug));
     assert_eq!(c.hostname.as_deref(), Some("worker-1"));
+    assert_eq!(c.pod_resources_socket(), Some(Path::new("/run/kubelet/pr.sock")));
 
     let explicit = with("datastore", json!({"type": "local", "path": "/tmp/d.db"}));
     let explicit = explicit.as_object().cloned().map(|mut m| {
@@ -74,6 +77,7 @@ fn full_config() {
     });
     let c = DanmConf::from_value(&explicit.unwrap()).unwrap();
     assert_eq!(c.backend.datastore_path(), Some(Path::new("/tmp/d.db")));
+    assert_eq!(c.pod_resources_socket(), None, "the local store asks no kubelet unless told to");
     assert_eq!(DanmConf::from_value(&with("namingScheme", json!(""))).unwrap().naming_scheme, NamingScheme::Default);
     assert_eq!(DanmConf::from_value(&with("timeoutSeconds", json!(300))).unwrap().timeout, Duration::from_secs(300));
 }
@@ -93,6 +97,8 @@ fn rejections_name_the_field() {
         (with("logLevel", json!("verbose")), "logLevel", ErrorCode::INVALID_NETWORK_CONFIG),
         (with("hostname", json!("")), "hostname", ErrorCode::INVALID_NETWORK_CONFIG),
         (with("cniDir", json!("")), "cniDir", ErrorCode::INVALID_NETWORK_CONFIG),
+        (with("kubeletSocket", json!("")), "kubeletSocket", ErrorCode::INVALID_NETWORK_CONFIG),
+        (with("kubeletSocket", json!(1)), "kubeletSocket", ErrorCode::DECODING_FAILURE),
         (with("cniDir", json!(3)), "cniDir", ErrorCode::DECODING_FAILURE),
         (with("cniVersion", json!("0.2.0")), "cniVersion", ErrorCode::INCOMPATIBLE_VERSION),
         (without("name"), "name", ErrorCode::INVALID_NETWORK_CONFIG),

@@ -46,6 +46,7 @@ const KEYS: &[&str] = &[
     "timeoutSeconds",
     "logLevel",
     "hostname",
+    "kubeletSocket",
     "code",
     "msg",
     "cni.dev/valid-attachments",
