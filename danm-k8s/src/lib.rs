@@ -23,6 +23,9 @@
 //! admission decisions (defaults, TenantNetwork profiles and VNIs, every validation rule, deletes of
 //! networks in use refused, pod annotations) as JSON patches or denials naming each field.
 //!
+//! [`podresources`] is a client of the kubelet's PodResources API (gRPC on a unix socket), danm-core's
+//! [`danm_core::device::DeviceSource`] for the devices of `sriov` attachments.
+//!
 //! What it will also hold, and does not yet: building a client from a kubeconfig for the `danm` plugin
 //! and danmctl, and the controllers (svcwatcher, the admission webhook and the cleaner).
 //!
@@ -37,6 +40,7 @@
 
 pub mod crd;
 pub mod netwatcher;
+pub mod podresources;
 pub mod runtime;
 pub mod store;
 pub mod svcwatcher;

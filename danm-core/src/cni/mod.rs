@@ -21,8 +21,8 @@ mod tests;
 
 pub use args::{ATTACHMENTS_KEY_ALT, Attachment, CniArgs, CniArgsError, VALID_ATTACHMENTS_KEY, valid_attachments};
 pub use danm_conf::{
-    Backend, DEFAULT_CNI_DIR, DEFAULT_DATASTORE_PATH, DEFAULT_TIMEOUT, DanmConf, LogLevel, MAX_TIMEOUT_SECONDS,
-    NamingScheme,
+    Backend, DEFAULT_CNI_DIR, DEFAULT_DATASTORE_PATH, DEFAULT_KUBELET_SOCKET, DEFAULT_TIMEOUT, DanmConf, LogLevel,
+    MAX_TIMEOUT_SECONDS, NamingScheme,
 };
 pub use error::{CniError, ErrorCode, ParseError};
 pub use netconf::{ConfFile, NetConf, NetConfList};

@@ -138,8 +138,9 @@ pub enum DeviceError {
 /// What each method must guarantee:
 /// - [`pod_devices`](Self::pod_devices) returns every device allocated to the pod, by resource name,
 ///   across all its containers (each container's devices after the previous container's, each resource's
-///   IDs in the order the allocator reports them). A pod the source knows with no devices, or a pod it
-///   does not know, is an empty [`PodDevices`], not an error. It changes nothing and may be called any
+///   IDs in the order the allocator reports them). A pod the source knows with no devices is an empty
+///   [`PodDevices`], not an error; a pod it does not know is empty or an error, as the source answers
+///   (the kubelet's `List` leaves it out, its `Get` fails). It changes nothing and may be called any
 ///   number of times; the meta-plugin calls it at most once per ADD, and only when an attachment needs a
 ///   device. It is bounded in time: a source that cannot answer promptly returns
 ///   [`DeviceError::Timeout`] rather than using up the caller's budget. Dropping the future abandons

@@ -1,4 +1,5 @@
-//! An in-process fake Kubernetes API server behind a real [`kube::Client`], for tests (feature `test-util`).
+//! An in-process fake Kubernetes API server behind a real [`kube::Client`], for tests (feature `test-util`),
+//! and a fake kubelet PodResources API ([`FakeKubelet`]) on a unix socket.
 //!
 //! [`FakeApiServer`] keeps objects as JSON, keyed by group, version, plural, namespace and name, and
 //! answers the HTTP requests a [`kube::Client`] sends through [`kube::Client::new`] over a
@@ -69,6 +70,7 @@
 
 mod error;
 mod fault;
+mod kubelet;
 mod ops;
 mod patch;
 mod resource;
@@ -80,5 +82,6 @@ mod state;
 mod watch;
 
 pub use fault::{Fault, RequestRecord};
+pub use kubelet::{FakeKubelet, KubeletBehaviour};
 pub use resource::ResourceType;
 pub use server::{FakeApiServer, FakeApiServerBuilder};
