@@ -1,6 +1,6 @@
 //! The `danm` CNI plugin: the meta-plugin of danm-core on the chosen datastore (the local SQLite file, or
-//! Kubernetes with `kubeconfig`), with the netlink provisioner for the built-in types and the process
-//! executor for delegates.
+//! Kubernetes with `kubeconfig`), with the netlink provisioner for the built-in types, the process
+//! executor for delegates, and the kubelet's PodResources API for the devices of `sriov` attachments.
 
 use std::io::Write;
 use std::path::Path;
@@ -20,6 +20,7 @@ use danm_netlink::NetlinkProvisioner;
 
 use crate::delegate::ProcessExecutor;
 use crate::store::{AnyStore, SqliteStore};
+use danm_k8s::podresources::PodResourcesClient;
 use danm_k8s::{KubeStore, client_from_kubeconfig};
 
 /// Waits on tokio's timer.
@@ -96,6 +97,13 @@ impl InterfaceProvisioner for AnyProvisioner {
     }
 }
 
+/// How long the kubelet may take to say which devices a pod has: half the time budget, at most
+/// [`PodResourcesClient::DEFAULT_TIMEOUT`], so that a silent kubelet is reported as such before the budget
+/// runs out.
+fn kubelet_timeout(budget: Duration) -> Duration {
+    (budget / 2).min(PodResourcesClient::DEFAULT_TIMEOUT)
+}
+
 /// This node's name: the configuration's `hostname`, else the kernel's.
 fn node_name(conf: &DanmConf) -> String {
     conf.hostname.clone().unwrap_or_else(|| {
@@ -147,7 +155,13 @@ impl Danm {
         };
         let executor = ProcessExecutor::new(req.path.clone(), conf.cni_dir.clone());
         let config = MetaConfig { host: node_name(&conf), naming: conf.naming_scheme, timeout: conf.timeout };
-        let meta = MetaPlugin::new(Arc::new(store), provisioner, executor, Arc::new(TokioSleeper), config);
+        let mut meta = MetaPlugin::new(Arc::new(store), provisioner, executor, Arc::new(TokioSleeper), config);
+        // The kubelet is asked only when an sriov attachment of a pod without danm.k8s.io/devices needs a
+        // device: a node without the socket serves every other pod.
+        if let Some(socket) = conf.pod_resources_socket() {
+            let client = PodResourcesClient::new(socket).with_timeout(kubelet_timeout(conf.timeout));
+            meta = meta.with_device_source(Arc::new(client));
+        }
         Ok((conf, meta))
     }
 
