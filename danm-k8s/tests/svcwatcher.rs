@@ -262,9 +262,15 @@ async fn the_upstream_demo_publishes_exactly_the_right_endpoints_and_follows_cha
     let owner = &ep.metadata.owner_references.unwrap()[0];
     assert_eq!((owner.kind.as_str(), owner.name.as_str()), ("Service", "vnf-external-svc"));
 
-    // One EndpointSlice per family.
-    assert_eq!(slice_ips(&server, "vnf-external-svc-danm-ipv4"), Some(vec![("10.100.0.2".into(), true)]));
-    assert_eq!(slice_ips(&server, "vnf-external-svc-danm-ipv6"), Some(vec![("fd00:100::2".into(), true)]));
+    // One EndpointSlice per family (written after the Endpoints).
+    eventually("ipv4 slice", Some(vec![("10.100.0.2".into(), true)]), || {
+        slice_ips(&server, "vnf-external-svc-danm-ipv4")
+    })
+    .await;
+    eventually("ipv6 slice", Some(vec![("fd00:100::2".into(), true)]), || {
+        slice_ips(&server, "vnf-external-svc-danm-ipv6")
+    })
+    .await;
     assert_eq!(slice_ips(&server, "vnf-internal-lb-danm-ipv6"), None, "no IPv6 address, no IPv6 slice");
     let slice: EndpointSlice = server.object("vnf", "vnf-external-svc-danm-ipv6").unwrap();
     assert_eq!(slice.address_type, "IPv6");
@@ -321,7 +327,7 @@ async fn the_upstream_demo_publishes_exactly_the_right_endpoints_and_follows_cha
         published(&server, "vnf-internal-processor")
     })
     .await;
-    assert_eq!(slice_ips(&server, "vnf-internal-processor-danm-ipv4"), None, "an empty family has no slice");
+    eventually("an empty family has no slice", None, || slice_ips(&server, "vnf-internal-processor-danm-ipv4")).await;
 
     // The pod goes: the CNI DEL deletes its DanmEps, and its address leaves the Endpoints.
     let eps: Api<danm_k8s::DanmEp> = Api::namespaced(server.client(), "vnf");
