@@ -646,6 +646,15 @@ async fn a_delegated_interface_that_cannot_be_configured_is_undone() {
 /// A world whose plugin asks `source` for devices, with the `sriov` network `fast` on pool
 /// `nokia.k8s.io/sriov_ens1f0`, and pod `name` asking for `count` interfaces on it.
 fn sriov_world(timeout_ms: u64, name: &str, count: usize) -> (World, Arc<FixedDeviceSource>, PodContext) {
+    let (w, source) = sriov_network(timeout_ms);
+    let requests = vec![r#"{"network":"fast","ip":"dynamic"}"#; count].join(",");
+    let c = pod(&w, name, Some(&format!("[{requests}]")));
+    (w, source, c)
+}
+
+/// A world whose plugin asks `source` for devices, with the `sriov` network `fast` on pool
+/// `nokia.k8s.io/sriov_ens1f0`.
+fn sriov_network(timeout_ms: u64) -> (World, Arc<FixedDeviceSource>) {
     let World { plugin, provisioner, delegates } = world(timeout_ms);
     let source = Arc::new(FixedDeviceSource::new());
     let w = World { plugin: plugin.with_device_source(source.clone()), provisioner, delegates };
@@ -655,9 +664,7 @@ fn sriov_world(timeout_ms: u64, name: &str, count: usize) -> (World, Arc<FixedDe
         ..NetworkOptions::default()
     };
     put(&w, Object::Network(network(NetworkKind::DanmNet, Some("ns"), "fast", "sriov", o)));
-    let requests = vec![r#"{"network":"fast","ip":"dynamic"}"#; count].join(",");
-    let c = pod(&w, name, Some(&format!("[{requests}]")));
-    (w, source, c)
+    (w, source)
 }
 
 /// The `deviceID` of every `sriov` ADD, in the order of the interfaces they were for.
@@ -698,7 +705,7 @@ async fn sriov_devices_come_from_the_device_source_when_the_pod_has_no_annotatio
 
 #[tokio::test]
 async fn the_devices_annotation_wins_over_the_device_source() {
-    let (w, source, _) = sriov_world(2_000, "unused", 0);
+    let (w, source) = sriov_network(2_000);
     source.set("ns", "a", [("nokia.k8s.io/sriov_ens1f0", ["0000:09:00.1"])].into_iter().collect());
     let mut meta = ObjectMeta::new("a", Some("ns"));
     meta.uid = Some("uid-a".into());
