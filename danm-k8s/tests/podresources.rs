@@ -83,6 +83,24 @@ async fn list_is_used_when_get_is_unimplemented() {
 }
 
 #[tokio::test]
+async fn a_rate_limited_kubelet_is_busy_and_the_cni_answers_try_again_later() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let socket = dir.path().join("kubelet.sock");
+    let kubelet = kubelet();
+    kubelet.set_behaviour(KubeletBehaviour::RateLimited);
+    kubelet.serve(&socket).unwrap();
+    let err = PodResourcesClient::new(&socket).pod_devices(P).await.unwrap_err();
+    assert!(matches!(&err, DeviceError::Busy { reason, .. } if reason.contains("RESOURCE_EXHAUSTED")), "{err:?}");
+    let meta = danm_core::meta::MetaError::Devices {
+        interface: "eth1".into(),
+        network: "DanmNet/vnf/fast".into(),
+        pool: POOL.into(),
+        source: Box::new(err),
+    };
+    assert_eq!(meta.code(), danm_core::cni::ErrorCode::TRY_AGAIN_LATER);
+}
+
+#[tokio::test]
 async fn a_kubelet_that_never_answers_is_a_timeout() {
     let dir = tempfile::TempDir::new().unwrap();
     let socket = dir.path().join("kubelet.sock");

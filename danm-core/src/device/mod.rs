@@ -115,6 +115,15 @@ pub enum DeviceError {
         /// The limit.
         seconds: f64,
     },
+    /// The source is overloaded or briefly unavailable (a rate-limited kubelet): asking again later may
+    /// succeed, so the CNI answers "try again later" (code 11).
+    #[error("{endpoint} is busy: {reason}")]
+    Busy {
+        /// The source.
+        endpoint: String,
+        /// What it answered.
+        reason: String,
+    },
     /// The source answered the request with an error.
     #[error("{endpoint} refused the request: {reason}")]
     Refused {

@@ -18,8 +18,12 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 pub(crate) mod code {
     /// Success.
     pub const OK: u32 = 0;
+    /// Out of a quota: the kubelet rate-limits this API.
+    pub const RESOURCE_EXHAUSTED: u32 = 8;
     /// The server does not know the method (or has it switched off).
     pub const UNIMPLEMENTED: u32 = 12;
+    /// Briefly unavailable.
+    pub const UNAVAILABLE: u32 = 14;
 }
 
 const CODE_NAMES: [&str; 17] = [

@@ -116,6 +116,9 @@ impl PodResourcesClient {
             CallError::Http(e) => {
                 DeviceError::Unreachable { endpoint, reason: format!("{what}: {}", danm_core::error_chain(&e)) }
             }
+            CallError::Status(status) if matches!(status.code, code::RESOURCE_EXHAUSTED | code::UNAVAILABLE) => {
+                DeviceError::Busy { endpoint, reason: format!("{what}: {status}") }
+            }
             CallError::Status(status) => DeviceError::Refused { endpoint, reason: format!("{what}: {status}") },
             CallError::Protocol(reason) => DeviceError::Malformed { endpoint, reason: format!("{what}: {reason}") },
         }

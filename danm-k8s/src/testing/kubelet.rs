@@ -29,6 +29,8 @@ pub enum KubeletBehaviour {
     WithoutGet,
     /// Connections are accepted and requests read, but nothing is ever answered.
     Silent,
+    /// Every request is answered `RESOURCE_EXHAUSTED`, as a kubelet over its rate limit does.
+    RateLimited,
 }
 
 #[derive(Debug, Default)]
@@ -109,6 +111,9 @@ impl FakeKubelet {
         let Ok(message) = unframe(body, usize::MAX) else {
             return status_only(13, "the request is not one gRPC message");
         };
+        if behaviour == KubeletBehaviour::RateLimited {
+            return status_only(8, "rejected by rate limit");
+        }
         match path.as_str() {
             GET_PATH if behaviour == KubeletBehaviour::WithoutGet => {
                 status_only(12, "PodResources API Get method disabled")
