@@ -66,6 +66,26 @@ fn get_lists_as_a_table_or_a_kubernetes_list() {
 }
 
 #[test]
+fn pods_and_services_listed_as_json_or_yaml_apply_back_unchanged() {
+    let store = MemoryStore::new();
+    apply(&store, PODS).unwrap();
+    let service = "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: vnf\n  annotations:\n    \
+                   danm.k8s.io/selector: '{\"app\":\"web\"}'\n    danm.k8s.io/network: ext\n\
+                   spec:\n  clusterIP: None\n  ports: [{name: http, port: 80, targetPort: http}]\n";
+    apply(&store, service).unwrap();
+    for format in [Format::Yaml, Format::Json] {
+        for resource in [Resource::Pods, Resource::Services] {
+            let listed = block_on(ctl::get(&store, resource, None, format)).unwrap();
+            let copy = MemoryStore::new();
+            let applied = apply(&copy, &listed).unwrap();
+            assert!(!applied.is_empty() && applied.iter().all(|l| l.ends_with("created")), "{applied:?}");
+            assert!(apply(&store, &listed).unwrap().iter().all(|l| l.ends_with("unchanged")), "{listed}");
+            assert_eq!(block_on(ctl::get(&copy, resource, None, format)).unwrap(), listed);
+        }
+    }
+}
+
+#[test]
 fn describe_shows_pool_use_and_delete_refuses_a_network_in_use() {
     let store = MemoryStore::new();
     apply(&store, NETWORKS).unwrap();

@@ -1,6 +1,7 @@
 //! `danmctl get` and `danmctl describe`.
 
 use danm_core::ipam::{AllocatorId, Ipam};
+use danm_core::manifest::Manifest;
 use danm_core::model::{DanmEp, Network, NetworkKey, NetworkKind, PodRecord, TenantConfig};
 use danm_core::service::ServiceRecord;
 use danm_core::store::{Datastore, DatastoreExt, EndpointQuery, ObjectKey, Query, Record};
@@ -140,7 +141,9 @@ pub async fn get<S: Datastore + ?Sized>(
             let services: Vec<ServiceRecord> =
                 values::<_, ServiceRecord>(store, &Query::Services { namespace: ns }).await?;
             if format != Format::Table {
-                return Ok(documents(&services, format));
+                // As `v1` Services, which `danmctl apply` takes back.
+                let docs: Vec<Manifest> = services.into_iter().map(Manifest::Service).collect();
+                return Ok(documents(&docs, format));
             }
             let rows = services
                 .iter()
@@ -162,7 +165,9 @@ pub async fn get<S: Datastore + ?Sized>(
         Resource::Pods => {
             let pods: Vec<PodRecord> = values::<_, PodRecord>(store, &Query::Pods { namespace: ns }).await?;
             if format != Format::Table {
-                return Ok(documents(&pods, format));
+                // As `v1` Pods, which `danmctl apply` takes back.
+                let docs: Vec<Manifest> = pods.into_iter().map(Manifest::Pod).collect();
+                return Ok(documents(&docs, format));
             }
             let rows = pods
                 .iter()
