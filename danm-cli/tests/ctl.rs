@@ -92,7 +92,10 @@ fn describe_shows_pool_use_and_delete_refuses_a_network_in_use() {
     let key = NetworkKey::new(NetworkKind::DanmNet, "blue", "signalling");
     let net = block_on(store.get_as::<Network>(&ObjectKey::Network(key.clone()))).unwrap().unwrap().value;
     let ipam = Ipam::new(&store, AllocatorId::new("n"));
-    let a = block_on(ipam.assign(&net, Family::V4, IpRequest::Dynamic, OwnerId(1))).unwrap();
+    let a =
+        block_on(ipam.assign(&net, Family::V4, IpRequest::Dynamic, OwnerId::for_attachment("cid-p", "eth0"))).unwrap();
+    // An address no record accounts for, as a crashed ADD leaves it.
+    let leaked = block_on(ipam.assign(&net, Family::V4, IpRequest::Dynamic, OwnerId(7))).unwrap();
     let mut ep = DanmEp {
         api_version: "danm.k8s.io/v1".into(),
         kind: "DanmEp".into(),
@@ -101,6 +104,7 @@ fn describe_shows_pool_use_and_delete_refuses_a_network_in_use() {
             network_name: "signalling".into(),
             api_type: "DanmNet".into(),
             pod: "p".into(),
+            cid: "cid-p".into(),
             ..DanmEpSpec::default()
         },
     };
@@ -108,9 +112,21 @@ fn describe_shows_pool_use_and_delete_refuses_a_network_in_use() {
     ep.spec.interface.address = a.to_record();
     block_on(store.create(&Object::Endpoint(ep.clone()))).unwrap();
 
-    let d = block_on(ctl::describe_network(&store, "signalling", "blue")).unwrap();
+    let d = block_on(ctl::describe_network(&store, "signalling", "blue", false)).unwrap();
     assert!(d.contains("Pools:") && d.contains("IPv4"), "{d}");
     assert!(d.contains("Endpoints (1)") && d.contains(&a.to_record()), "{d}");
+    assert!(!d.contains("Addresses"), "{d}");
+    // Every address with its holder, as upstream's showalloc lists them.
+    let d = block_on(ctl::describe_network(&store, "signalling", "blue", true)).unwrap();
+    let section = d.split("Addresses (2):\n").nth(1).unwrap_or_else(|| panic!("{d}"));
+    let lines: Vec<Vec<&str>> = section.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(lines[0], ["ADDRESS", "RANGE", "POD", "INTERFACE", "CONTAINER"]);
+    assert_eq!(lines[1], [a.to_record().as_str(), "dynamic", "blue/p", "eth0", "cid-p"], "{section}");
+    assert_eq!(
+        lines[2],
+        [leaked.to_record().as_str(), "dynamic", "-", "-", "no", "DanmEp", "(holder", "0000000000000007)"],
+        "{section}"
+    );
 
     let err = block_on(ctl::delete(&store, Resource::Networks, "signalling", "blue")).unwrap_err();
     assert!(matches!(err, CtlError::InUse(_)), "{err}");

@@ -82,6 +82,19 @@ fn the_pool_range_gateways_and_reserved_addresses_are_respected() {
     }
     let usage = block_on(ipam.usage(&net)).unwrap();
     assert_eq!((usage[0].capacity, usage[0].allocated, usage[0].allocated_in_pool, usage[0].free()), (4, 6, 4, 0));
+    // Every address with its holder, in address order: the gateway and .200 are static, outside the range.
+    let listed: Vec<(String, u64, bool)> = block_on(ipam.allocations(&net))
+        .unwrap()
+        .iter()
+        .map(|a| (a.address.to_string(), a.owner.0, a.in_pool))
+        .collect();
+    let want = [(10, true), (11, true), (12, false), (13, true), (14, true), (200, false)];
+    let owners: Vec<u64> = listed.iter().map(|(_, o, _)| *o).collect();
+    assert_eq!(
+        listed.iter().map(|(a, _, p)| (a.clone(), *p)).collect::<Vec<_>>(),
+        want.map(|(host, p)| (format!("192.168.1.{host}/24"), p))
+    );
+    assert_eq!(owners.iter().filter(|o| **o == 50).count(), 2, "the two static claims: {owners:?}");
 }
 
 #[test]

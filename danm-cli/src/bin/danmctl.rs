@@ -70,6 +70,9 @@ enum Command {
         /// The namespace (ignored for ClusterNetworks).
         #[arg(short = 'n', long, default_value = "default")]
         namespace: String,
+        /// Also list every allocated address and the pod interface holding it.
+        #[arg(long)]
+        addresses: bool,
     },
     /// One pass of the cleaner: free the addresses and remove the DanmEps of pods that are gone or were
     /// replaced (another UID), leaving records younger than the grace period alone.
@@ -179,11 +182,11 @@ async fn run(cli: Cli) -> Result<()> {
             };
             print!("{text}");
         }
-        Command::Describe { what, name, namespace } => {
+        Command::Describe { what, name, namespace, addresses } => {
             if !matches!(what.as_str(), "network" | "networks" | "net" | "dn" | "tn" | "cn") {
                 bail!("describe `{what}`: only `describe network NAME` is supported");
             }
-            print!("{}", ctl::describe_network(&open(&cli.datastore).await?, &name, &namespace).await?);
+            print!("{}", ctl::describe_network(&open(&cli.datastore).await?, &name, &namespace, addresses).await?);
         }
         Command::Gc { grace, dry_run, every } => {
             let store = open(&cli.datastore).await?;

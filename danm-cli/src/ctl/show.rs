@@ -1,6 +1,6 @@
 //! `danmctl get` and `danmctl describe`.
 
-use danm_core::ipam::{AllocatorId, Ipam};
+use danm_core::ipam::{AllocatorId, Ipam, OwnerId};
 use danm_core::manifest::Manifest;
 use danm_core::model::{DanmEp, Network, NetworkKey, NetworkKind, PodRecord, TenantConfig};
 use danm_core::service::ServiceRecord;
@@ -270,11 +270,13 @@ pub(super) async fn find_network<S: Datastore + ?Sized>(
     Err(CtlError::NotFound(format!("network {name} (namespace {namespace})")))
 }
 
-/// Describes a network: its spec, the use of its pools per family, and its endpoints.
+/// Describes a network: its spec, the use of its pools per family, and its endpoints; with `addresses`,
+/// also every allocated address and the attachment holding it (upstream's showalloc).
 pub async fn describe_network<S: Datastore + ?Sized>(
     store: &S,
     name: &str,
     namespace: &str,
+    addresses: bool,
 ) -> Result<String, CtlError> {
     let net = find_network(store, &NetworkKind::ALL, name, namespace).await?;
     let mut out = serde_yaml::to_string(&net).unwrap_or_default();
@@ -308,7 +310,44 @@ pub async fn describe_network<S: Datastore + ?Sized>(
     if !eps.is_empty() {
         out.push_str(&indent(&endpoint_table(&eps)));
     }
+    if addresses {
+        let allocated = ipam.allocations(&net).await?;
+        out.push_str(&format!("\nAddresses ({}):\n", allocated.len()));
+        if !allocated.is_empty() {
+            out.push_str(&indent(&address_table(&allocated, &eps)));
+        }
+    }
     Ok(out)
+}
+
+/// Each allocated address with the DanmEp whose attachment holds it; an address no DanmEp accounts for
+/// (an ADD under way before its record, or a leak for the cleaner) says so.
+fn address_table(allocated: &[danm_core::ipam::Allocated], eps: &[DanmEp]) -> String {
+    let holders: std::collections::BTreeMap<OwnerId, &DanmEp> =
+        eps.iter().map(|e| (OwnerId::for_attachment(&e.spec.cid, &e.spec.interface.name), e)).collect();
+    let rows = allocated
+        .iter()
+        .map(|a| {
+            let range = if a.in_pool { "dynamic" } else { "outside" };
+            match holders.get(&a.owner) {
+                Some(e) => vec![
+                    a.address.to_string(),
+                    range.to_owned(),
+                    format!("{}/{}", e.metadata.namespace.as_deref().unwrap_or_default(), e.spec.pod),
+                    e.spec.interface.name.clone(),
+                    e.spec.cid.clone(),
+                ],
+                None => vec![
+                    a.address.to_string(),
+                    range.to_owned(),
+                    "-".to_owned(),
+                    "-".to_owned(),
+                    format!("no DanmEp (holder {})", a.owner),
+                ],
+            }
+        })
+        .collect::<Vec<_>>();
+    table(&["ADDRESS", "RANGE", "POD", "INTERFACE", "CONTAINER"], &rows)
 }
 
 fn indent(s: &str) -> String {

@@ -272,6 +272,31 @@ impl<S: Datastore> Ipam<S> {
         Ok(out)
     }
 
+    /// Every address allocated on `network`, IPv4 first, each family in address order, with its holder.
+    /// It reads each pool's blocks once: the work grows with the addresses in use, not the subnet's size.
+    pub async fn allocations(&self, network: &Network) -> Result<Vec<super::Allocated>, IpamError> {
+        let mut out = Vec::new();
+        for family in [Family::V4, Family::V6] {
+            let Some(pool) = Pool::from_options(&network.spec.options, family)? else { continue };
+            let listed = self.store.list(&Query::Blocks(PoolKey::new(network.key(), family))).await?;
+            let mut found = Vec::new();
+            for v in listed {
+                let Object::Block { key, block } = v.value else { continue };
+                let base = key.index * u128::from(super::BLOCK_SIZE);
+                for (slot, owner) in block.slots() {
+                    let offset = base + u128::from(slot);
+                    found.push((
+                        offset,
+                        super::Allocated { address: pool.addr_net(offset), owner, in_pool: pool.is_dynamic(offset) },
+                    ));
+                }
+            }
+            found.sort_by_key(|(offset, _)| *offset);
+            out.extend(found.into_iter().map(|(_, a)| a));
+        }
+        Ok(out)
+    }
+
     /// Takes a static address.
     async fn claim(&self, key: &PoolKey, pool: &Pool, addr: IpAddr, owner: OwnerId) -> Result<u128, IpamError> {
         let request = pool.family().request_field();

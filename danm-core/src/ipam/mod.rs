@@ -138,3 +138,14 @@ impl PoolUsage {
         self.capacity.saturating_sub(self.allocated_in_pool)
     }
 }
+
+/// One allocated address of a network, as [`Ipam::allocations`] lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allocated {
+    /// The address, with the subnet's prefix length.
+    pub address: IpNet,
+    /// Who holds it.
+    pub owner: OwnerId,
+    /// Whether it lies in the dynamic range (otherwise it is a static address outside it).
+    pub in_pool: bool,
+}
