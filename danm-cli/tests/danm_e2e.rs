@@ -403,3 +403,36 @@ spec:
     assert!(!from_subnet(&pod.ip_json(&["rule", "show"]).unwrap()), "the policy rule outlived its interface");
     env.assert_clean(&[&pod]);
 }
+
+#[test]
+fn a_real_static_delegate_takes_the_networks_host_device_and_mtu() {
+    if !require(true) {
+        return;
+    }
+    let env = Env::new();
+    let network = r#"
+apiVersion: danm.k8s.io/v1
+kind: DanmNet
+metadata: {name: patched, namespace: ns}
+spec:
+  NetworkID: patched
+  NetworkType: chained
+  Options: {cidr: 10.50.0.0/24, host_device: br-e2e, mtu: 1300}
+"#;
+    block_on(danm_cli::ctl::apply(&env.store(), network, "ns", false)).unwrap();
+    // The file names an interface this node does not have: the network's host_device is what counts.
+    let conf = json!({"cniVersion":"1.0.0","name":"patched","plugins":[
+        {"type":"macvlan","master":"no-such-dev","mode":"bridge","ipam":{"type":"host-local"}}]});
+    std::fs::write(env.dir.path().join("net.d/patched.conflist"), conf.to_string()).unwrap();
+    let pod = Netns::create("e2e-patched");
+    env.pod("m", r#"[{"network":"patched","ip":"dynamic"}]"#);
+    let (ok, out) = env.run("ADD", "m", Some(&pod.path()), &env.conf("1.0.0", json!({})));
+    assert!(ok, "ADD failed: {out}");
+    assert_eq!(pod.global_addrs("eth0"), ["10.50.0.1/24"]);
+    let link = pod.ip_json(&["-d", "link", "show", "dev", "eth0"]).unwrap();
+    assert_eq!(link[0]["mtu"], 1300, "{link}");
+    assert_eq!(link[0]["linkinfo"]["info_kind"], "macvlan", "{link}");
+    let (ok, out) = env.run("DEL", "m", Some(&pod.path()), &env.conf("1.0.0", json!({})));
+    assert!(ok, "DEL failed: {out}");
+    env.assert_clean(&[&pod]);
+}

@@ -760,3 +760,34 @@ async fn a_failing_device_source_is_reported_and_nothing_is_left_behind() {
     assert_eq!(code(&err), codes::TIMEOUT, "{err}");
     assert_clean(&w).await;
 }
+
+#[tokio::test]
+async fn a_static_delegate_sits_on_the_networks_vlan_interface_with_its_mtu() {
+    let w = world(2_000);
+    w.delegates.set_config(
+        "vlanned",
+        "/etc/cni/net.d/vlanned.conflist",
+        r#"{"cniVersion":"1.0.0","name":"vlanned","plugins":[{"type":"macvlan","master":"eth9","ipam":{"type":"host-local"}},{"type":"tuning"}]}"#,
+    );
+    let mut o = opts("10.9.0.0/24", "");
+    o.host_device = "ens3".into();
+    o.vlan = Some(200);
+    o.mtu = Some(1400);
+    put(&w, Object::Network(network(NetworkKind::DanmNet, Some("ns"), "vlanned", "chained", o)));
+    let c = pod(&w, "v", Some(r#"[{"network":"vlanned","ip":"dynamic"}]"#));
+    w.plugin.add(&c).await.unwrap();
+
+    let calls = w.delegates.calls();
+    let add = calls.iter().find(|i| i.plugin == "macvlan" && i.command == CniCommand::Add).unwrap();
+    let stdin: serde_json::Value = serde_json::from_slice(&add.stdin).unwrap();
+    assert_eq!((&stdin["master"], &stdin["mtu"]), (&serde_json::json!("vlanned.200"), &serde_json::json!(1400)));
+    let tuning = calls.iter().find(|i| i.plugin == "tuning" && i.command == CniCommand::Add).unwrap();
+    assert!(serde_json::from_slice::<serde_json::Value>(&tuning.stdin).unwrap().get("master").is_none());
+    assert_eq!(
+        w.provisioner.host_interfaces()["vlanned.200"],
+        ["DanmNet/ns/vlanned".to_owned()].into(),
+        "the VLAN interface the plugin sits on is made for the network"
+    );
+    w.plugin.del(&c).await.unwrap();
+    assert_clean(&w).await;
+}

@@ -10,7 +10,7 @@ use futures::future::{Either, join_all, select};
 use ipnet::IpNet;
 
 use super::delegate_conf::invocation;
-use super::delegate_conf::{list_to_value, sriov_list, static_list};
+use super::delegate_conf::{list_to_value, patch_static_list, sriov_list, static_list};
 use super::devices::{DeviceLookup, device_of, device_ranks};
 use super::plan::{Attachment, Backend, host_interface, plan};
 use super::{
@@ -286,8 +286,19 @@ impl<S: Datastore, P: InterfaceProvisioner, D: DelegateExecutor> MetaPlugin<S, P
                         a.network.spec.network_id
                     )));
                 };
-                let list = static_list(&bytes, a.addresses.as_ref().map(|_| &allocation))
+                let mut list = static_list(&bytes, a.addresses.as_ref().map(|_| &allocation))
                     .map_err(|e| cfg_err(format!("{}: {e}", path.display())))?;
+                let mastered = patch_static_list(&mut list, a.parent().as_deref(), a.network.spec.options.mtu);
+                // A plugin that now sits on the network's VLAN/VXLAN interface needs it to exist.
+                if let Some(host) = host_interface(&a.network).filter(|h| mastered && !h.parent.is_empty()) {
+                    self.provisioner.ensure_host(&host, &a.network.key().to_string()).await.map_err(|source| {
+                        MetaError::Provision {
+                            interface: a.name.clone(),
+                            network: a.network_label(),
+                            source: Box::new(source),
+                        }
+                    })?;
+                }
                 let result = self.run_delegate(ctx, a, netns, list, slot).await?;
                 self.configure_delegated(a, netns, &allocation, result, slot).await?
             }

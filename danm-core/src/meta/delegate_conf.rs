@@ -42,6 +42,31 @@ pub fn static_list(bytes: &[u8], allocation: Option<&Allocation>) -> Result<NetC
     Ok(list)
 }
 
+/// Plugin types whose `master` names the host interface they sit on.
+const MASTER_TYPES: [&str; 3] = ["macvlan", "ipvlan", "vlan"];
+/// Plugin types that take the network's `mtu` (those above, and the bridge).
+const MTU_TYPES: [&str; 4] = ["macvlan", "ipvlan", "vlan", "bridge"];
+
+/// Gives a static delegate's plugins the network's host side, as the danm-cni line does: each plugin of
+/// type macvlan, ipvlan or vlan gets `master` = `parent` (the network's VLAN/VXLAN host interface, else its
+/// `host_device`) when the network names one, and those plugins and bridge ones get `mtu` = the network's
+/// `mtu` when it sets one. What the file says is overwritten: the network is where an operator sets the
+/// interface and MTU. Returns whether a `master` was set.
+pub fn patch_static_list(list: &mut NetConfList, parent: Option<&str>, mtu: Option<i64>) -> bool {
+    let mut mastered = false;
+    for plugin in &mut list.plugins {
+        let kind = plugin.get("type").and_then(Value::as_str).unwrap_or_default().to_owned();
+        if let Some(parent) = parent.filter(|_| MASTER_TYPES.contains(&kind.as_str())) {
+            plugin.insert("master".into(), json!(parent));
+            mastered = true;
+        }
+        if let Some(mtu) = mtu.filter(|_| MTU_TYPES.contains(&kind.as_str())) {
+            plugin.insert("mtu".into(), json!(mtu));
+        }
+    }
+    mastered
+}
+
 /// The configuration DANM generates for an `sriov` attachment.
 pub fn sriov_list(network_id: &str, device_id: &str, vlan: Option<i64>, allocation: &Allocation) -> NetConfList {
     let mut plugin = Map::new();
@@ -120,5 +145,28 @@ mod tests {
         assert!(static_list(b"{", None).is_err());
         let back = NetConfList::from_value(&list_to_value(&list)).unwrap();
         assert_eq!(back.plugins, list.plugins);
+    }
+
+    #[test]
+    fn static_configs_take_the_networks_master_and_mtu() {
+        let chain = br#"{"cniVersion":"1.0.0","name":"c","plugins":[{"type":"macvlan","master":"eth9","mtu":9000},{"type":"tuning"}]}"#;
+        let mut list = static_list(chain, None).unwrap();
+        assert!(patch_static_list(&mut list, Some("ens3.200"), Some(1400)));
+        assert_eq!((&list.plugins[0]["master"], &list.plugins[0]["mtu"]), (&json!("ens3.200"), &json!(1400)));
+        assert!(!list.plugins[1].contains_key("master") && !list.plugins[1].contains_key("mtu"), "tuning untouched");
+        // A network without host_device or mtu leaves the file as it is.
+        let mut kept = static_list(chain, None).unwrap();
+        assert!(!patch_static_list(&mut kept, None, None));
+        assert_eq!((&kept.plugins[0]["master"], &kept.plugins[0]["mtu"]), (&json!("eth9"), &json!(9000)));
+        // A bridge takes the MTU only; a plugin of another type neither.
+        let bridge = br#"{"cniVersion":"0.4.0","name":"b","type":"bridge","bridge":"br0"}"#;
+        let mut list = static_list(bridge, None).unwrap();
+        assert!(!patch_static_list(&mut list, Some("ens3"), Some(1450)));
+        assert_eq!(list.plugins[0].get("mtu"), Some(&json!(1450)));
+        assert!(!list.plugins[0].contains_key("master"));
+        let flannel = br#"{"cniVersion":"0.4.0","name":"f","type":"flannel"}"#;
+        let mut list = static_list(flannel, None).unwrap();
+        assert!(!patch_static_list(&mut list, Some("ens3"), Some(1450)));
+        assert!(!list.plugins[0].contains_key("mtu") && !list.plugins[0].contains_key("master"));
     }
 }
