@@ -83,6 +83,20 @@ async fn list_is_used_when_get_is_unimplemented() {
 }
 
 #[tokio::test]
+async fn list_is_used_when_get_is_disabled_by_the_feature_gate() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let socket = dir.path().join("kubelet.sock");
+    let kubelet = kubelet();
+    kubelet.set_behaviour(KubeletBehaviour::GetDisabled);
+    kubelet.serve(&socket).unwrap();
+    let client = PodResourcesClient::new(&socket);
+
+    let found = client.pod_devices(P).await.unwrap();
+    assert_eq!(found.of(POOL), ["0000:01:00.4", "0000:01:00.2", "0000:01:00.3"]);
+    assert_eq!(kubelet.calls(), ["Get", "List"]);
+}
+
+#[tokio::test]
 async fn a_rate_limited_kubelet_is_busy_and_the_cni_answers_try_again_later() {
     let dir = tempfile::TempDir::new().unwrap();
     let socket = dir.path().join("kubelet.sock");

@@ -18,6 +18,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 pub(crate) mod code {
     /// Success.
     pub const OK: u32 = 0;
+    /// An error the server did not classify: what a Go gRPC server answers for a plain Go error.
+    pub const UNKNOWN: u32 = 2;
     /// Out of a quota: the kubelet rate-limits this API.
     pub const RESOURCE_EXHAUSTED: u32 = 8;
     /// The server does not know the method (or has it switched off).

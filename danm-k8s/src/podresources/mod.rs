@@ -2,8 +2,9 @@
 //!
 //! The kubelet serves `v1.PodResourcesLister` as gRPC on a unix socket, by default
 //! `/var/lib/kubelet/pod-resources/kubelet.sock`. [`PodResourcesClient`] asks `Get` for one pod and,
-//! when the kubelet answers `UNIMPLEMENTED` (kubelets before 1.27, or with the `KubeletPodResourcesGet`
-//! feature gate off), `List` for every pod of the node, keeping the one asked about. It implements
+//! when the kubelet does not serve it (`UNIMPLEMENTED` from kubelets before 1.27; `UNKNOWN` with
+//! [`GET_DISABLED`] from later ones with the `KubeletPodResourcesGet` feature gate off), `List` for
+//! every pod of the node, keeping the one asked about. It implements
 //! danm-core's [`DeviceSource`], so the `danm` plugin can give it to the meta-plugin for the devices of
 //! `sriov` attachments.
 //!
@@ -29,6 +30,9 @@ use proto::{GetPodResourcesRequest, GetPodResourcesResponse, ListPodResourcesRes
 pub const GET_PATH: &str = "/v1.PodResourcesLister/Get";
 /// The `List` method's path.
 pub const LIST_PATH: &str = "/v1.PodResourcesLister/List";
+/// The message of the `UNKNOWN` status with which a kubelet that has `Get` but the
+/// `KubeletPodResourcesGet` feature gate off answers it.
+pub const GET_DISABLED: &str = "PodResources API Get method disabled";
 
 /// A client of the kubelet's PodResources API on one unix socket. Nothing is connected until a question
 /// is asked, so a client for a socket that does not exist is only an error when it is used.
@@ -95,7 +99,7 @@ impl PodResourcesClient {
                 let answer = GetPodResourcesResponse::decode(&answer).map_err(|e| self.malformed("Get", &e))?;
                 return Ok(answer.pod_resources);
             }
-            Err(CallError::Status(status)) if status.code == code::UNIMPLEMENTED => {}
+            Err(CallError::Status(status)) if get_not_served(&status) => {}
             Err(e) => return Err(self.failure("Get", e)),
         }
         let pods = self.list_on(&mut channel).await?;
@@ -127,6 +131,13 @@ impl PodResourcesClient {
     fn malformed(&self, what: &str, error: &proto::DecodeError) -> DeviceError {
         DeviceError::Malformed { endpoint: self.describe(), reason: format!("{what}: {error}") }
     }
+}
+
+/// Whether `status` answers `Get` as a kubelet that does not serve it: `UNIMPLEMENTED` from one without
+/// the method (before 1.27), `UNKNOWN` with [`GET_DISABLED`] from one with the `KubeletPodResourcesGet`
+/// feature gate off.
+fn get_not_served(status: &grpc::Status) -> bool {
+    status.code == code::UNIMPLEMENTED || (status.code == code::UNKNOWN && status.message.contains(GET_DISABLED))
 }
 
 /// A pod's devices by resource: every container's, in the pod's order, each resource's IDs in the

@@ -15,7 +15,7 @@ use crate::podresources::grpc::{frame, unframe};
 use crate::podresources::proto::{
     GetPodResourcesRequest, GetPodResourcesResponse, ListPodResourcesResponse, Message, PodResources,
 };
-use crate::podresources::{GET_PATH, LIST_PATH};
+use crate::podresources::{GET_DISABLED, GET_PATH, LIST_PATH};
 
 /// How the fake kubelet answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -25,8 +25,12 @@ pub enum KubeletBehaviour {
     /// does.
     #[default]
     Serve,
-    /// `Get` is answered `UNIMPLEMENTED` (older kubelets, or the feature gate off); `List` is served.
+    /// `Get` is answered `UNIMPLEMENTED`, as gRPC answers a method a server does not have (kubelets
+    /// before 1.27); `List` is served.
     WithoutGet,
+    /// `Get` is answered `UNKNOWN` with the message "PodResources API Get method disabled", as kubelets
+    /// from 1.27 answer with the `KubeletPodResourcesGet` feature gate off; `List` is served.
+    GetDisabled,
     /// Connections are accepted and requests read, but nothing is ever answered.
     Silent,
     /// Every request is answered `RESOURCE_EXHAUSTED`, as a kubelet over its rate limit does.
@@ -116,8 +120,9 @@ impl FakeKubelet {
         }
         match path.as_str() {
             GET_PATH if behaviour == KubeletBehaviour::WithoutGet => {
-                status_only(12, "PodResources API Get method disabled")
+                status_only(12, "unknown method Get for service v1.PodResourcesLister")
             }
+            GET_PATH if behaviour == KubeletBehaviour::GetDisabled => status_only(2, GET_DISABLED),
             GET_PATH => {
                 let Ok(asked) = GetPodResourcesRequest::decode(&message) else {
                     return status_only(13, "GetPodResourcesRequest cannot be decoded");
