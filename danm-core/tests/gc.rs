@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use danm_core::admission::{ReclaimedId, UNHELD_IDS_ANNOTATION, VniAlloc, reclaim_unheld_ids};
+use danm_core::admission::{
+    ReclaimedId, UNHELD_IDS_ANNOTATION, VniAlloc, VniReservation, apply_reservation, reclaim_unheld_ids, release_vni,
+};
 use danm_core::gc::{reclaim_ids, sweep};
 use danm_core::ipam::{AllocatorId, Family, IpRequest, Ipam, OwnerId, PoolKey};
 use danm_core::meta::{CREATED_ANNOTATION, PHASE_ANNOTATION};
@@ -168,6 +170,28 @@ fn an_id_is_never_released_on_the_pass_that_first_sees_it_and_ids_outside_the_ra
     tc.metadata.annotations.insert(UNHELD_IDS_ANNOTATION.into(), "{not json".into());
     assert_eq!(reclaim_unheld_ids(&mut tc, [], 9_000, 0), []);
     assert_eq!(tc.metadata.annotations[UNHELD_IDS_ANNOTATION], r#"{"ens1f0/vlan":{"106":9000}}"#);
+}
+
+#[test]
+fn an_id_reserved_afresh_is_not_judged_by_the_sighting_of_its_previous_reservation() {
+    let mut tc = tenant_config(&[101]);
+    // 101 is seen unheld: its network is being created.
+    assert_eq!(reclaim_unheld_ids(&mut tc, [], 1_000, 120), []);
+    // The network is created, then deleted before the next pass: its ID is released.
+    release_vni(&mut tc, &tenant_network("first", 101)).unwrap();
+    assert!(!tc.metadata.annotations.contains_key(UNHELD_IDS_ANNOTATION), "a released ID is no longer recorded");
+    // A new network is admitted and gets 101 again; the pass comes before it is created.
+    let reservation = VniReservation {
+        tenant_config: "tc".into(),
+        profile: 0,
+        profile_name: "ens1f0".into(),
+        vni_type: VniType::Vlan,
+        vni: 101,
+    };
+    apply_reservation(&mut tc, &reservation).unwrap();
+    assert_eq!(reclaim_unheld_ids(&mut tc, [], 1_200, 120), [], "seen for the first time at 1200");
+    assert_eq!(reserved(&tc), [0, 101]);
+    assert_eq!(tc.metadata.annotations[UNHELD_IDS_ANNOTATION], r#"{"ens1f0/vlan":{"101":1200}}"#);
 }
 
 #[test]

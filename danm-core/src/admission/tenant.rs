@@ -308,6 +308,8 @@ pub struct ReclaimedId {
 /// more after it was first seen, releases it. An ID is never released on the pass that first sees it,
 /// whatever the grace: the network of a reservation may be being created right now. IDs held again, or
 /// released otherwise, leave the record; IDs held but not marked are marked ([`mark_in_use`]).
+/// [`apply_reservation`] and [`release_vni`] drop the ID they reserve or release from the record, so a
+/// new reservation of an ID is never judged by a sighting of an earlier one.
 ///
 /// `now` is seconds since the Unix epoch. Changes `tc` in place (bitmasks and annotation) and returns
 /// the IDs released; the caller writes `tc` back when it changed.
@@ -389,7 +391,28 @@ pub fn apply_reservation(tc: &mut TenantConfig, r: &VniReservation) -> Result<()
         return Err(exhausted(tc, r.profile, r.vni_type));
     }
     tc.host_devices[r.profile].alloc = alloc.encode();
+    forget_unheld(tc, &r.profile_name, r.vni_type, r.vni);
     Ok(())
+}
+
+/// Drops `id` of a profile from [`UNHELD_IDS_ANNOTATION`]: its reservation ended or began again, so a
+/// sighting of an earlier reservation of it no longer counts towards [`reclaim_unheld_ids`]'s grace.
+fn forget_unheld(tc: &mut TenantConfig, profile: &str, vni_type: VniType, id: i64) {
+    let Some(text) = tc.metadata.annotations.get(UNHELD_IDS_ANNOTATION) else { return };
+    let Ok(mut seen) = serde_json::from_str::<BTreeMap<String, BTreeMap<String, u64>>>(text) else { return };
+    let key = format!("{profile}/{}", vni_type.as_str());
+    let Some(ids) = seen.get_mut(&key) else { return };
+    if ids.remove(&id.to_string()).is_none() {
+        return;
+    }
+    if ids.is_empty() {
+        seen.remove(&key);
+    }
+    if seen.is_empty() {
+        tc.metadata.annotations.remove(UNHELD_IDS_ANNOTATION);
+    } else if let Ok(text) = serde_json::to_string(&seen) {
+        tc.metadata.annotations.insert(UNHELD_IDS_ANNOTATION.to_owned(), text);
+    }
 }
 
 /// What releasing a TenantNetwork's VNI found.
@@ -431,6 +454,7 @@ pub fn release_vni(tc: &mut TenantConfig, net: &Network) -> Result<VniRelease, V
         return Ok(VniRelease::AlreadyFree);
     }
     tc.host_devices[index].alloc = alloc.encode();
+    forget_unheld(tc, name, vni_type, vni);
     Ok(VniRelease::Released { profile: index, vni })
 }
 
