@@ -29,7 +29,7 @@ pub(crate) const FAMILIES: [(bool, &str, &str); 2] = [(false, "IPv4", "ipv4"), (
 pub const MAX_ENDPOINTS_PER_SLICE: usize = 100;
 
 /// The most addresses the Endpoints object holds, as Kubernetes' own controller: beyond it the object
-/// is truncated (ready addresses first) and annotated [`OVER_CAPACITY_ANNOTATION`]; the EndpointSlices
+/// is truncated (ready addresses first, each port set in proportion) and annotated [`OVER_CAPACITY_ANNOTATION`]; the EndpointSlices
 /// hold every address.
 pub const MAX_ENDPOINTS_ADDRESSES: usize = 1000;
 
@@ -162,19 +162,43 @@ pub(crate) fn desired(
 }
 
 /// The Endpoints subsets of `groups`, one per port set, and whether addresses were left out to keep
-/// within [`MAX_ENDPOINTS_ADDRESSES`] (ready addresses are kept first). With `has_ports`, addresses
-/// without ports are left out.
+/// within [`MAX_ENDPOINTS_ADDRESSES`]. With `has_ports`, addresses without ports are left out.
+///
+/// Truncation is Kubernetes' Endpoints controller's: when the ready addresses alone are over capacity,
+/// each port set keeps its share of them (rounded up, the last ones taking what is left) and no
+/// not-ready address is kept; otherwise every ready address is kept and the not-ready ones share what
+/// is left alike. So no port set drops out of a truncated object.
 fn subsets(ns: &str, groups: &[PortGroup<'_>], has_ports: bool) -> (Vec<core::EndpointSubset>, bool) {
     let listed: Vec<&PortGroup<'_>> = groups.iter().filter(|g| !(has_ports && g.ports.is_empty())).collect();
-    let total: usize = listed.iter().map(|g| g.ready.len() + g.not_ready.len()).sum();
-    let mut room = MAX_ENDPOINTS_ADDRESSES;
-    let mut take = |addresses: &[&EndpointAddress]| {
-        let kept: Vec<core::EndpointAddress> = addresses.iter().take(room).map(|a| endpoint_address(ns, a)).collect();
-        room -= kept.len();
+    let ready_total: usize = listed.iter().map(|g| g.ready.len()).sum();
+    let not_ready_total: usize = listed.iter().map(|g| g.not_ready.len()).sum();
+    let truncated = ready_total + not_ready_total > MAX_ENDPOINTS_ADDRESSES;
+    let truncate_ready = ready_total > MAX_ENDPOINTS_ADDRESSES;
+    let (share, of) = if truncate_ready {
+        (MAX_ENDPOINTS_ADDRESSES, ready_total)
+    } else {
+        (MAX_ENDPOINTS_ADDRESSES - ready_total, not_ready_total)
+    };
+    let mut room = share;
+    let mut quota = |n: usize| {
+        let kept = (n * share).div_ceil(of.max(1)).min(room);
+        room -= kept;
         kept
     };
-    let ready: Vec<_> = listed.iter().map(|g| take(&g.ready)).collect();
-    let not_ready: Vec<_> = listed.iter().map(|g| take(&g.not_ready)).collect();
+    let kept = |addresses: &[&EndpointAddress], n: usize| -> Vec<core::EndpointAddress> {
+        addresses.iter().take(n).map(|a| endpoint_address(ns, a)).collect()
+    };
+    let mut ready = Vec::with_capacity(listed.len());
+    let mut not_ready = Vec::with_capacity(listed.len());
+    for group in &listed {
+        let (r, n) = match (truncated, truncate_ready) {
+            (false, _) => (group.ready.len(), group.not_ready.len()),
+            (true, true) => (quota(group.ready.len()), 0),
+            (true, false) => (group.ready.len(), quota(group.not_ready.len())),
+        };
+        ready.push(kept(&group.ready, r));
+        not_ready.push(kept(&group.not_ready, n));
+    }
     let subsets = listed
         .iter()
         .zip(ready.into_iter().zip(not_ready))
@@ -196,7 +220,7 @@ fn subsets(ns: &str, groups: &[PortGroup<'_>], has_ports: bool) -> (Vec<core::En
             ),
         })
         .collect();
-    (subsets, total > MAX_ENDPOINTS_ADDRESSES)
+    (subsets, truncated)
 }
 
 fn endpoint_address(ns: &str, a: &EndpointAddress) -> core::EndpointAddress {
@@ -391,6 +415,58 @@ mod tests {
         assert_eq!(annotations.get(OVER_CAPACITY_ANNOTATION).map(String::as_str), Some("truncated"));
         assert_eq!(d.slices.iter().map(|s| s.endpoints.len()).sum::<usize>(), 1200, "slices hold every address");
         assert!(d.endpoints.metadata.owner_references.is_none(), "no owner without the Service's UID");
+    }
+
+    #[test]
+    fn truncated_endpoints_keep_every_port_set_in_proportion() {
+        let mut p = published(2010, 0);
+        p.ports = vec![ServicePort { name: "web".into(), port: 80, protocol: "TCP".into(), target_port: None }];
+        for (i, a) in p.ready.iter_mut().enumerate() {
+            a.ports = vec![port("web", if i < 2000 { 8080 } else { 8081 })];
+        }
+        // 100 not-ready addresses on 8080: left out, as the ready ones alone are over capacity.
+        let not_ready: Vec<EndpointAddress> = p.ready[..100].to_vec();
+        p.not_ready = not_ready;
+        let d = desired(&p, &BTreeMap::new(), None);
+        let subsets: Vec<(i32, usize, usize)> = d
+            .endpoints
+            .subsets
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let count = |v: &Option<Vec<core::EndpointAddress>>| v.as_ref().map_or(0, Vec::len);
+                (s.ports.as_ref().unwrap()[0].port, count(&s.addresses), count(&s.not_ready_addresses))
+            })
+            .collect();
+        assert_eq!(subsets, [(8080, 996, 0), (8081, 4, 0)], "each port set keeps its share of the 1000");
+
+        // Ready addresses within capacity: all kept; the not-ready ones share what is left.
+        let mut p = published(900, 0);
+        p.ports = vec![ServicePort { name: "web".into(), port: 80, protocol: "TCP".into(), target_port: None }];
+        for (i, a) in p.ready.iter_mut().enumerate() {
+            a.ports = vec![port("web", if i < 450 { 8080 } else { 8081 })];
+        }
+        let moved: Vec<EndpointAddress> = p.ready.drain(..).collect();
+        let (ready, not_ready): (Vec<_>, Vec<_>) = moved.into_iter().enumerate().partition(|(i, _)| i % 450 < 400);
+        p.ready = ready.into_iter().map(|(_, a)| a).collect();
+        p.not_ready = not_ready.into_iter().map(|(_, a)| a).collect();
+        let more_on_8080: Vec<EndpointAddress> = p.ready[..300].to_vec();
+        p.not_ready.extend(more_on_8080);
+        let d = desired(&p, &BTreeMap::new(), None);
+        let counts: Vec<(usize, usize)> = d
+            .endpoints
+            .subsets
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let count = |v: &Option<Vec<core::EndpointAddress>>| v.as_ref().map_or(0, Vec::len);
+                (count(&s.addresses), count(&s.not_ready_addresses))
+            })
+            .collect();
+        // 800 ready; 400 not ready (350 on 8080, 50 on 8081) share the other 200: 175 and 25.
+        assert_eq!(counts, [(400, 175), (400, 25)]);
     }
 
     fn port(name: &str, port: i32) -> EndpointPort {
