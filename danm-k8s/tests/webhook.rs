@@ -1116,4 +1116,9 @@ async fn a_renewed_certificate_is_served_without_a_restart() {
     // A missing file at start is refused with its path.
     let err = tls_config_from_files(&dir.path().join("absent.crt"), &key_path).unwrap_err();
     assert!(matches!(err, TlsError::Read { ref path, .. } if path.ends_with("absent.crt")), "{err:?}");
+    // So is a pair that does not belong together, with both paths.
+    let err = tls_config_from_files(&cert_path, &key_path).unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains(&*cert_path.to_string_lossy()), "{message}");
+    assert!(message.contains(&*key_path.to_string_lossy()), "{message}");
 }

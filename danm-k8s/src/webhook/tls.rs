@@ -35,8 +35,19 @@ pub enum TlsError {
         /// The file, or `key`.
         what: String,
     },
-    /// rustls refused the certificate and key (for example, they do not belong together).
-    #[error("the certificate and key are not usable")]
+    /// rustls refused the certificate and key: for example, they do not belong together.
+    #[error("the certificate in {cert} and the key in {key} are not usable together")]
+    Unusable {
+        /// The certificate's file, or `certificate`.
+        cert: String,
+        /// The key's file, or `key`.
+        key: String,
+        /// What rustls found.
+        #[source]
+        source: rustls::Error,
+    },
+    /// rustls refused to build the server configuration.
+    #[error("the TLS configuration cannot be built")]
     Rustls(#[source] rustls::Error),
 }
 
@@ -82,7 +93,11 @@ fn certified_key(
         return Err(TlsError::NoCertificate { what: what.0.to_owned() });
     }
     let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|_| TlsError::NoKey { what: what.1.to_owned() })?;
-    CertifiedKey::from_der(certs, key, provider).map_err(TlsError::Rustls)
+    CertifiedKey::from_der(certs, key, provider).map_err(|source| TlsError::Unusable {
+        cert: what.0.to_owned(),
+        key: what.1.to_owned(),
+        source,
+    })
 }
 
 /// Always the same certificate.
