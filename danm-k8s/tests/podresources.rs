@@ -152,3 +152,25 @@ async fn a_missing_socket_is_unreachable_and_named() {
     assert!(matches!(err, DeviceError::Unreachable { .. }), "{err:?}");
     junk.join().unwrap();
 }
+
+#[tokio::test]
+async fn a_list_larger_than_the_http2_windows_is_read_whole() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let socket = dir.path().join("kubelet.sock");
+    let kubelet = FakeKubelet::new();
+    // About 8 MB: more than HTTP/2's default windows, so the answer arrives only as it is read.
+    let ids: Vec<String> = (0..64).map(|i| format!("0000:{i:02x}:00.0-{}", "x".repeat(100))).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    for i in 0..1_000 {
+        kubelet.add_pod(PodResources {
+            name: format!("p{i}"),
+            namespace: "vnf".into(),
+            containers: vec![ContainerResources { name: "c".into(), devices: vec![devices(POOL, &ids)] }],
+        });
+    }
+    kubelet.set_behaviour(KubeletBehaviour::WithoutGet);
+    kubelet.serve(&socket).unwrap();
+    let client = PodResourcesClient::new(&socket).with_timeout(Duration::from_secs(20));
+    let found = client.pod_devices(PodRef { namespace: "vnf", name: "p999" }).await.unwrap();
+    assert_eq!(found.of(POOL).len(), 64);
+}
