@@ -414,6 +414,7 @@ mod tests {
         let annotations = d.endpoints.metadata.annotations.unwrap();
         assert_eq!(annotations.get(OVER_CAPACITY_ANNOTATION).map(String::as_str), Some("truncated"));
         assert_eq!(d.slices.iter().map(|s| s.endpoints.len()).sum::<usize>(), 1200, "slices hold every address");
+        assert!(d.slices.iter().all(|s| s.address_type == "IPv4"), "a family without addresses has no slice");
         assert!(d.endpoints.metadata.owner_references.is_none(), "no owner without the Service's UID");
     }
 
