@@ -1113,10 +1113,15 @@ async fn a_renewed_certificate_is_served_without_a_restart() {
     replace(&key_path, &first_key);
     tokio::time::sleep(RELOAD_CHECK_INTERVAL + std::time::Duration::from_millis(100)).await;
     assert_eq!(served().await, der(&second));
+    // The next change that makes the pair whole again is served.
+    replace(&cert_path, &first);
+    tokio::time::sleep(RELOAD_CHECK_INTERVAL + std::time::Duration::from_millis(100)).await;
+    assert_eq!(served().await, der(&first));
     // A missing file at start is refused with its path.
     let err = tls_config_from_files(&dir.path().join("absent.crt"), &key_path).unwrap_err();
     assert!(matches!(err, TlsError::Read { ref path, .. } if path.ends_with("absent.crt")), "{err:?}");
     // So is a pair that does not belong together, with both paths.
+    replace(&key_path, &second_key);
     let err = tls_config_from_files(&cert_path, &key_path).unwrap_err();
     let message = err.to_string();
     assert!(message.contains(&*cert_path.to_string_lossy()), "{message}");

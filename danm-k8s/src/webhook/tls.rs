@@ -158,11 +158,13 @@ impl ReloadingCertificate {
         state.checked = Instant::now();
         let now = stamp(&self.cert, &self.key);
         if now != state.stamp {
+            // Whether it loads or not, this state of the files has been judged: a broken pair is tried
+            // again at the next change, not at every handshake.
+            state.stamp = now;
             match load(&self.cert, &self.key, &self.provider) {
                 Ok(key) => {
                     tracing::info!(cert = %self.cert.display(), "serving the renewed TLS certificate");
                     state.key = Arc::new(key);
-                    state.stamp = now;
                 }
                 Err(e) => tracing::warn!(
                     cert = %self.cert.display(), error = %danm_core::error_chain(&e),
