@@ -129,6 +129,14 @@ async fn a_kubelet_that_never_answers_is_a_timeout() {
     assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
     assert_eq!(kubelet.calls(), ["Get"], "the request reached the kubelet");
     assert!(err.to_string().ends_with("kubelet.sock did not answer within 0.3 s"), "{err}");
+    // An overloaded kubelet is worth asking again: the CNI says so.
+    let meta = danm_core::meta::MetaError::Devices {
+        interface: "eth1".into(),
+        network: "DanmNet/vnf/fast".into(),
+        pool: POOL.into(),
+        source: Box::new(err),
+    };
+    assert_eq!(meta.code(), danm_core::cni::ErrorCode::TRY_AGAIN_LATER);
 }
 
 #[tokio::test]

@@ -107,7 +107,8 @@ pub enum DeviceError {
         /// Why.
         reason: String,
     },
-    /// The source did not answer within its time limit.
+    /// The source did not answer within its time limit (an overloaded kubelet): the CNI answers "try again
+    /// later" (code 11).
     #[error("{endpoint} did not answer within {seconds} s")]
     Timeout {
         /// The source.

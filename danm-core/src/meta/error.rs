@@ -200,7 +200,9 @@ impl MetaError {
                 IpamError::InvalidNetwork { .. } => INVALID_NETWORK,
                 _ => ADDRESS_REJECTED,
             },
-            Self::Devices { source, .. } if matches!(source.as_ref(), DeviceError::Busy { .. }) => {
+            Self::Devices { source, .. }
+                if matches!(source.as_ref(), DeviceError::Busy { .. } | DeviceError::Timeout { .. }) =>
+            {
                 ErrorCode::TRY_AGAIN_LATER
             }
             Self::Delegate { .. } | Self::DelegateConfig { .. } | Self::Devices { .. } => DELEGATE_FAILED,
