@@ -91,9 +91,10 @@ impl ServiceEndpoints {
     }
 
     /// The published addresses grouped by their ports, as Kubernetes packs Endpoints subsets and
-    /// EndpointSlices: one group per distinct port set, ordered by the set, each with its ready and
-    /// not-ready addresses in their order here. A Service whose pods all listen on the same ports makes
-    /// one group.
+    /// EndpointSlices: one group per distinct port set, ordered by the set with the empty set (pods that
+    /// resolve none of the Service's ports) last, each with its ready and not-ready addresses in their
+    /// order here. A Service whose pods all listen on the same ports makes one group, and a pod that
+    /// lacks a named port does not come before it (slices are named in this order).
     pub fn port_groups(&self) -> Vec<PortGroup<'_>> {
         let mut groups: BTreeMap<&[EndpointPort], PortGroup<'_>> = BTreeMap::new();
         for (ready, addresses) in [(true, &self.ready), (false, &self.not_ready)] {
@@ -106,7 +107,10 @@ impl ServiceEndpoints {
                 if ready { group.ready.push(a) } else { group.not_ready.push(a) }
             }
         }
-        groups.into_values().collect()
+        let mut groups: Vec<PortGroup<'_>> = groups.into_values().collect();
+        // Stable: the sets keep their order; only the empty one moves to the end.
+        groups.sort_by_key(|g| g.ports.is_empty());
+        groups
     }
 }
 

@@ -520,15 +520,16 @@ mod tests {
         assert_eq!(
             slices,
             [
-                // Port sets in order: none (the address whose pod resolves no port), 8080, 8081.
-                ("svc-danm-ipv4".to_owned(), None, 1),
-                ("svc-danm-ipv4-2".to_owned(), Some(8080), 100),
-                ("svc-danm-ipv4-3".to_owned(), Some(8080), 50),
-                ("svc-danm-ipv4-4".to_owned(), Some(8081), 3),
+                // Port sets in order, 8080, 8081, then none (the address whose pod resolves no port):
+                // such a pod never renames the slices of the others.
+                ("svc-danm-ipv4".to_owned(), Some(8080), 100),
+                ("svc-danm-ipv4-2".to_owned(), Some(8080), 50),
+                ("svc-danm-ipv4-3".to_owned(), Some(8081), 3),
+                ("svc-danm-ipv4-4".to_owned(), None, 1),
                 ("svc-danm-ipv6".to_owned(), Some(8080), 1),
             ]
         );
-        let not_ready = d.slices[3].endpoints.iter().filter(|e| e.conditions.as_ref().unwrap().ready == Some(false));
+        let not_ready = d.slices[2].endpoints.iter().filter(|e| e.conditions.as_ref().unwrap().ready == Some(false));
         assert_eq!(not_ready.count(), 1);
         assert_eq!(d, desired(&published_on_two_port_sets(), &BTreeMap::new(), Some("uid")), "deterministic");
     }
