@@ -90,6 +90,16 @@ impl Env {
         env
     }
 
+    /// Applies DanmNet `name` of namespace `ns` (NetworkID as its name) with `spec`, and writes its static
+    /// delegate configuration `<name>.<ext>`.
+    fn static_network(&self, name: &str, spec: &str, ext: &str, conf: Value) {
+        let network = format!(
+            "apiVersion: danm.k8s.io/v1\nkind: DanmNet\nmetadata: {{name: {name}, namespace: ns}}\nspec: {spec}\n"
+        );
+        block_on(danm_cli::ctl::apply(&self.store(), &network, "ns", false)).unwrap();
+        std::fs::write(self.dir.path().join(format!("net.d/{name}.{ext}")), conf.to_string()).unwrap();
+    }
+
     fn db(&self) -> PathBuf {
         self.dir.path().join("danm.db")
     }
@@ -365,19 +375,12 @@ fn a_real_delegates_interface_gets_the_networks_routes_policy_routes_and_sysctls
         return;
     }
     let env = Env::new();
-    let network = r#"
-apiVersion: danm.k8s.io/v1
-kind: DanmNet
-metadata: {name: routed, namespace: ns}
-spec:
-  NetworkID: routed
-  NetworkType: bridge
-  Options: {cidr: 10.40.0.0/24, routes: {"10.201.0.0/16": 10.40.0.254}, rt_tables: 120}
-"#;
-    block_on(danm_cli::ctl::apply(&env.store(), network, "ns", false)).unwrap();
-    let conf =
-        json!({"cniVersion":"1.0.0","name":"routed","type":"bridge","bridge":"br-r","ipam":{"type":"host-local"}});
-    std::fs::write(env.dir.path().join("net.d/routed.conf"), conf.to_string()).unwrap();
+    env.static_network(
+        "routed",
+        r#"{NetworkID: routed, NetworkType: bridge, Options: {cidr: 10.40.0.0/24, routes: {"10.201.0.0/16": 10.40.0.254}, rt_tables: 120}}"#,
+        "conf",
+        json!({"cniVersion":"1.0.0","name":"routed","type":"bridge","bridge":"br-r","ipam":{"type":"host-local"}}),
+    );
     let pod = Netns::create("e2e-routed");
     env.pod("r", r#"[{"network":"mac","ip":"dynamic"},{"network":"routed","ip":"dynamic","proutes":{"10.202.0.0/16":"10.40.0.253"}}]"#);
     let (ok, out) = env.run("ADD", "r", Some(&pod.path()), &env.conf("1.0.0", json!({})));
@@ -410,20 +413,14 @@ fn a_real_static_delegate_takes_the_networks_host_device_and_mtu() {
         return;
     }
     let env = Env::new();
-    let network = r#"
-apiVersion: danm.k8s.io/v1
-kind: DanmNet
-metadata: {name: patched, namespace: ns}
-spec:
-  NetworkID: patched
-  NetworkType: chained
-  Options: {cidr: 10.50.0.0/24, host_device: br-e2e, mtu: 1300}
-"#;
-    block_on(danm_cli::ctl::apply(&env.store(), network, "ns", false)).unwrap();
     // The file names an interface this node does not have: the network's host_device is what counts.
-    let conf = json!({"cniVersion":"1.0.0","name":"patched","plugins":[
-        {"type":"macvlan","master":"no-such-dev","mode":"bridge","ipam":{"type":"host-local"}}]});
-    std::fs::write(env.dir.path().join("net.d/patched.conflist"), conf.to_string()).unwrap();
+    env.static_network(
+        "patched",
+        "{NetworkID: patched, NetworkType: chained, Options: {cidr: 10.50.0.0/24, host_device: br-e2e, mtu: 1300}}",
+        "conflist",
+        json!({"cniVersion":"1.0.0","name":"patched","plugins":[
+            {"type":"macvlan","master":"no-such-dev","mode":"bridge","ipam":{"type":"host-local"}}]}),
+    );
     let pod = Netns::create("e2e-patched");
     env.pod("m", r#"[{"network":"patched","ip":"dynamic"}]"#);
     let (ok, out) = env.run("ADD", "m", Some(&pod.path()), &env.conf("1.0.0", json!({})));

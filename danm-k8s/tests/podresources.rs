@@ -96,6 +96,18 @@ async fn list_is_used_when_get_is_disabled_by_the_feature_gate() {
     assert_eq!(kubelet.calls(), ["Get", "List"]);
 }
 
+/// The CNI error code of an ADD that failed on `err`.
+fn cni_code(err: DeviceError) -> danm_core::cni::ErrorCode {
+    let interface = "eth1".into();
+    danm_core::meta::MetaError::Devices {
+        interface,
+        network: "DanmNet/vnf/fast".into(),
+        pool: POOL.into(),
+        source: Box::new(err),
+    }
+    .code()
+}
+
 #[tokio::test]
 async fn a_rate_limited_kubelet_is_busy_and_the_cni_answers_try_again_later() {
     let dir = tempfile::TempDir::new().unwrap();
@@ -105,13 +117,7 @@ async fn a_rate_limited_kubelet_is_busy_and_the_cni_answers_try_again_later() {
     kubelet.serve(&socket).unwrap();
     let err = PodResourcesClient::new(&socket).pod_devices(P).await.unwrap_err();
     assert!(matches!(&err, DeviceError::Busy { reason, .. } if reason.contains("RESOURCE_EXHAUSTED")), "{err:?}");
-    let meta = danm_core::meta::MetaError::Devices {
-        interface: "eth1".into(),
-        network: "DanmNet/vnf/fast".into(),
-        pool: POOL.into(),
-        source: Box::new(err),
-    };
-    assert_eq!(meta.code(), danm_core::cni::ErrorCode::TRY_AGAIN_LATER);
+    assert_eq!(cni_code(err), danm_core::cni::ErrorCode::TRY_AGAIN_LATER);
 }
 
 #[tokio::test]
@@ -130,13 +136,7 @@ async fn a_kubelet_that_never_answers_is_a_timeout() {
     assert_eq!(kubelet.calls(), ["Get"], "the request reached the kubelet");
     assert!(err.to_string().ends_with("kubelet.sock did not answer within 0.3 s"), "{err}");
     // An overloaded kubelet is worth asking again: the CNI says so.
-    let meta = danm_core::meta::MetaError::Devices {
-        interface: "eth1".into(),
-        network: "DanmNet/vnf/fast".into(),
-        pool: POOL.into(),
-        source: Box::new(err),
-    };
-    assert_eq!(meta.code(), danm_core::cni::ErrorCode::TRY_AGAIN_LATER);
+    assert_eq!(cni_code(err), danm_core::cni::ErrorCode::TRY_AGAIN_LATER);
 }
 
 #[tokio::test]
