@@ -2,9 +2,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::holder::HolderKey;
 use super::plan::{HostAction, HostPlan, Placement};
 use crate::error_chain;
-use crate::model::NetworkKey;
 use crate::provision::{HostInventory, InterfaceProvisioner, ProvisionError, Removal};
 
 /// One step of a plan and how it went.
@@ -46,7 +46,7 @@ pub enum NetworkReport {
         /// The interface.
         interface: String,
         /// The network whose attributes the interface has.
-        with: NetworkKey,
+        with: HolderKey,
     },
 }
 
@@ -115,7 +115,7 @@ where
 
 /// Where each network of `plan` stands after `outcomes`: a network whose interface was created,
 /// repaired or recreated without error, or needed nothing, is [`NetworkReport::Ready`].
-pub fn report(plan: &HostPlan, outcomes: &[StepOutcome]) -> BTreeMap<NetworkKey, NetworkReport> {
+pub fn report(plan: &HostPlan, outcomes: &[StepOutcome]) -> BTreeMap<HolderKey, NetworkReport> {
     let mut errors: BTreeMap<&str, String> = BTreeMap::new();
     for outcome in outcomes {
         if let (HostAction::Ensure { host, .. } | HostAction::Recreate { host, .. }, Err(e)) =

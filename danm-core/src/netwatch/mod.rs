@@ -10,7 +10,7 @@
 //! # Ownership and the contract with the CNI
 //!
 //! Host interfaces are **reference counted over networks**: each network that needs an interface is
-//! one of its holders (`Kind/namespace/name`, as [`NetworkKey`](crate::model::NetworkKey) prints it),
+//! one of its holders (`Kind/namespace/name`, as [`HolderKey`] prints it),
 //! recorded on the interface itself by the backend (the netlink one keeps them in the link alias).
 //! Pods are not holders: a network's interface stays while the network exists, whether or not pods use
 //! it, as upstream DANM's did.
@@ -37,9 +37,13 @@
 //! the node as it is, every time.
 
 mod apply;
+pub mod attachment;
+mod holder;
 mod plan;
 #[cfg(test)]
 mod tests;
 
 pub use apply::{NetworkReport, StepOutcome, apply, failure_summary, report};
-pub use plan::{Drift, HostAction, HostPlan, Placement, plan};
+pub use attachment::Attachment;
+pub use holder::HolderKey;
+pub use plan::{Drift, HostAction, HostPlan, Placement, plan, plan_with_attachments};

@@ -4,8 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use super::attachment::Attachment;
+use super::holder::HolderKey;
 use crate::meta::host_interface;
-use crate::model::{Network, NetworkKey};
+use crate::model::Network;
 use crate::provision::{HostInterface, HostLinkKind, HostScan, ObservedHost, holder_record};
 use crate::validate;
 
@@ -32,8 +34,8 @@ pub enum Placement {
     Conflict {
         /// The interface both want.
         interface: String,
-        /// The network whose attributes the interface has.
-        with: NetworkKey,
+        /// The holder whose attributes the interface has.
+        with: HolderKey,
     },
 }
 
@@ -170,9 +172,9 @@ pub struct HostPlan {
     /// and repairs, and last the releases of stale holders of interfaces still wanted (after their
     /// current networks are recorded, so the interface never drops to no holder on the way).
     pub actions: Vec<HostAction>,
-    /// Every network that asks for a VLAN or VXLAN host interface, and what the plan decided for it.
-    /// Networks without one are not listed.
-    pub placements: BTreeMap<NetworkKey, Placement>,
+    /// Every network (and NetworkAttachmentDefinition) that asks for a VLAN or VXLAN host interface,
+    /// and what the plan decided for it. Those without one are not listed.
+    pub placements: BTreeMap<HolderKey, Placement>,
 }
 
 impl HostPlan {
@@ -215,9 +217,9 @@ fn wanted(network: &Network) -> Option<Result<HostInterface, String>> {
     Some(Ok(host))
 }
 
-/// The networks that want one interface name.
+/// The holders that want one interface name.
 struct Group {
-    candidates: Vec<(NetworkKey, HostInterface)>,
+    candidates: Vec<(HolderKey, HostInterface)>,
 }
 
 /// Plans a node's host interfaces.
@@ -236,14 +238,26 @@ struct Group {
 ///   of another kind, id or parent is recreated; holders whose networks are gone are released, and an
 ///   interface nobody holds is removed.
 pub fn plan(networks: &[Network], scan: &HostScan) -> HostPlan {
+    plan_with_attachments(networks, &[], scan)
+}
+
+/// Plans a node's host interfaces for networks and NetworkAttachmentDefinitions alike: each
+/// attachment that asks for a host interface ([`Attachment::host_request`]) is one more holder,
+/// reference counted, repaired and released as a network is (see [`plan`]). A network and an
+/// attachment that want the same interface share it; when they disagree on its attributes and the
+/// interface is not there yet, the network decides.
+pub fn plan_with_attachments(networks: &[Network], attachments: &[Attachment], scan: &HostScan) -> HostPlan {
     let observed: BTreeMap<&str, &ObservedHost> = scan.managed.iter().map(|h| (h.name.as_str(), h)).collect();
     let mut placements = BTreeMap::new();
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
-    let mut sorted: Vec<&Network> = networks.iter().collect();
-    sorted.sort_by_key(|n| n.key());
-    for network in sorted {
-        let key = network.key();
-        match wanted(network) {
+    let mut requests: Vec<(HolderKey, Option<Result<HostInterface, String>>)> = networks
+        .iter()
+        .map(|n| (HolderKey::from(n.key()), wanted(n)))
+        .chain(attachments.iter().map(|a| (a.key(), a.host_request())))
+        .collect();
+    requests.sort_by(|a, b| a.0.cmp(&b.0));
+    for (key, request) in requests {
+        match request {
             None => {}
             Some(Err(reason)) => {
                 placements.insert(key, Placement::Invalid { reason });

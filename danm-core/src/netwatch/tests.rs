@@ -122,7 +122,7 @@ fn an_absent_device_needs_nothing_and_frees_what_the_network_held() {
     let n = net(NetworkKind::DanmNet, "a", "foo", "bond9", None, Some(10));
     let p = plan(std::slice::from_ref(&n), &scan(vec![]));
     assert!(p.is_settled());
-    assert_eq!(p.placements[&n.key()], Placement::DeviceAbsent { device: "bond9".into() });
+    assert_eq!(p.placements[&n.key().into()], Placement::DeviceAbsent { device: "bond9".into() });
     let p = plan(&[n], &scan(vec![observed("vx_foo", HostLinkKind::Vxlan(10), "eth1", &[A])]));
     assert_eq!(p.actions, [HostAction::Release { name: "vx_foo".into(), holders: vec![A.into()] }]);
 }
@@ -132,12 +132,12 @@ fn conflicts_keep_what_the_interface_is() {
     // Nothing yet: the first network by key decides.
     let (a, b) = (vx("a", "foo", 10), vx("b", "foo", 20));
     let p = plan(&[b.clone(), a.clone()], &scan(vec![]));
-    assert_eq!(p.placements[&a.key()], Placement::Interface("vx_foo".into()));
-    assert_eq!(p.placements[&b.key()], Placement::Conflict { interface: "vx_foo".into(), with: a.key() });
+    assert_eq!(p.placements[&a.key().into()], Placement::Interface("vx_foo".into()));
+    assert_eq!(p.placements[&b.key().into()], Placement::Conflict { interface: "vx_foo".into(), with: a.key().into() });
     // The interface is b's already: b keeps it.
     let p = plan(&[a.clone(), b.clone()], &scan(vec![observed("vx_foo", HostLinkKind::Vxlan(20), "eth1", &[B])]));
     assert!(p.is_settled(), "{:?}", p.actions);
-    assert_eq!(p.placements[&a.key()], Placement::Conflict { interface: "vx_foo".into(), with: b.key() });
+    assert_eq!(p.placements[&a.key().into()], Placement::Conflict { interface: "vx_foo".into(), with: b.key().into() });
 }
 
 #[test]
@@ -151,7 +151,7 @@ fn unusable_attributes_are_invalid() {
     for (n, needle) in cases {
         let p = plan(std::slice::from_ref(&n), &scan(vec![]));
         assert!(p.is_settled());
-        let Placement::Invalid { reason } = &p.placements[&n.key()] else { panic!("{:?}", p.placements) };
+        let Placement::Invalid { reason } = &p.placements[&n.key().into()] else { panic!("{:?}", p.placements) };
         assert!(reason.contains(needle), "{reason}");
     }
     // Networks without VLAN or VXLAN are none of netwatcher's business, and neither are device pool
@@ -214,8 +214,8 @@ fn apply_converges_and_reports() {
     assert!(failure_summary(&outcomes).is_none());
     assert_eq!(fake.host_interfaces()["vx_foo"], [A.to_owned(), B.to_owned()].into());
     let reports = report(&p, &outcomes);
-    assert_eq!(reports[&nets[0].key()], NetworkReport::Ready { interface: "vx_foo".into() });
-    assert_eq!(reports[&nets[2].key()], NetworkReport::DeviceAbsent { device: "eth9".into() });
+    assert_eq!(reports[&nets[0].key().into()], NetworkReport::Ready { interface: "vx_foo".into() });
+    assert_eq!(reports[&nets[2].key().into()], NetworkReport::DeviceAbsent { device: "eth9".into() });
     assert!(plan(&nets, &block_on(fake.scan_hosts()).unwrap()).is_settled());
 
     // Deleted behind netwatcher's back: created again.
@@ -248,7 +248,7 @@ fn a_failed_repair_keeps_the_stale_holder() {
     assert_eq!(fake.host_interfaces()["vx_foo"], [A.to_owned()].into());
     let reports = report(&p, &outcomes);
     assert!(
-        matches!(&reports[&vx("b", "foo", 10).key()], NetworkReport::Failed { error, .. } if error.contains("injected"))
+        matches!(&reports[&vx("b", "foo", 10).key().into()], NetworkReport::Failed { error, .. } if error.contains("injected"))
     );
 }
 
@@ -343,4 +343,58 @@ proptest! {
         let failed = report(&p, &outcomes).values().any(|r| matches!(r, NetworkReport::Failed { .. }));
         prop_assert!(!failed);
     }
+}
+
+fn attachment(name: &str, config: &str) -> attachment::Attachment {
+    attachment::Attachment { namespace: "ns".into(), name: name.into(), config: config.into(), ..Default::default() }
+}
+
+#[test]
+fn a_vlan_shared_by_a_network_and_an_attachment_stays_until_both_go() {
+    const NAD: &str = "NetworkAttachmentDefinition/ns/m";
+    let fake = RecordingProvisioner::new();
+    fake.set_host_devices(["eth0", "eth1"]);
+    let nets = [net(NetworkKind::DanmNet, "a", "ext", "eth1", Some(100), None)];
+    let nads = [attachment("m", r#"{"name":"ext","type":"macvlan","master":"eth1","vlan":100}"#)];
+    let p = plan_with_attachments(&nets, &nads, &block_on(fake.scan_hosts()).unwrap());
+    let [HostAction::Ensure { host, holders, .. }] = &p.actions[..] else { panic!("{:?}", p.actions) };
+    assert_eq!((host.name.as_str(), host.parent.as_str()), ("ext.100", "eth1"));
+    assert_eq!(holders, &[A.to_owned(), NAD.to_owned()]);
+    assert_eq!(p.placements[&nads[0].key()], Placement::Interface("ext.100".into()));
+    block_on(apply(&p, &fake));
+    assert!(plan_with_attachments(&nets, &nads, &block_on(fake.scan_hosts()).unwrap()).is_settled());
+
+    // Rewritten to the interface, with the parent recorded: the same plan, nothing to do.
+    let mut rewritten = nads[0].clone();
+    let rewrite = rewritten.rewrite().unwrap();
+    rewritten.config = rewrite.config;
+    rewritten.annotations.insert(attachment::HOST_DEVICE_ANNOTATION.into(), rewrite.host_device);
+    rewritten.annotations.insert(attachment::HOST_INTERFACE_ANNOTATION.into(), rewrite.host_interface);
+    let nads = [rewritten];
+    assert!(plan_with_attachments(&nets, &nads, &block_on(fake.scan_hosts()).unwrap()).is_settled());
+
+    // The network goes: the interface stays for the attachment; then the attachment goes too.
+    let p = plan_with_attachments(&[], &nads, &block_on(fake.scan_hosts()).unwrap());
+    assert_eq!(p.actions, [HostAction::Release { name: "ext.100".into(), holders: vec![A.into()] }]);
+    block_on(apply(&p, &fake));
+    assert_eq!(fake.host_interfaces()["ext.100"], [NAD.to_owned()].into());
+    block_on(apply(&plan_with_attachments(&[], &[], &block_on(fake.scan_hosts()).unwrap()), &fake));
+    assert!(fake.host_interfaces().is_empty());
+}
+
+#[test]
+fn attachments_are_placed_and_reported_as_networks_are() {
+    let nads = [
+        attachment("absent", r#"{"name":"abs","master":"bond9","vxlan":5}"#),
+        attachment("bad", r#"{"name":"bad","master":"eth1","vlan":5000}"#),
+        attachment("other", r#"{"name":"foo","master":"eth1","vxlan":99}"#),
+        attachment("list", r#"{"name":"l","plugins":[{"type":"macvlan","master":"eth1","vlan":5}]}"#),
+    ];
+    let p = plan_with_attachments(&[vx("a", "foo", 10)], &nads, &scan(vec![]));
+    assert_eq!(p.placements.len(), 4, "{:?}", p.placements);
+    assert_eq!(p.placements[&nads[0].key()], Placement::DeviceAbsent { device: "bond9".into() });
+    assert!(matches!(&p.placements[&nads[1].key()], Placement::Invalid { reason } if reason.contains("vlan")));
+    // A network wins over an attachment wanting the same name with another VNI.
+    let with = HolderKey::from(vx("a", "foo", 10).key());
+    assert_eq!(p.placements[&nads[2].key()], Placement::Conflict { interface: "vx_foo".into(), with });
 }

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use danm_core::model::NetworkKey;
+use danm_core::netwatch::HolderKey;
 use danm_core::netwatch::NetworkReport;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType, Recorder};
@@ -72,7 +72,7 @@ fn truncate(mut note: String) -> String {
 
 /// What was last published for each network, so only changes are.
 #[derive(Debug, Default)]
-pub(crate) struct Published(BTreeMap<NetworkKey, NetworkReport>);
+pub(crate) struct Published(BTreeMap<HolderKey, NetworkReport>);
 
 impl Published {
     /// Publishes the reports that differ from the last published ones, and forgets networks that are
@@ -82,8 +82,8 @@ impl Published {
         &mut self,
         recorder: &Recorder,
         node: &str,
-        reports: &BTreeMap<NetworkKey, NetworkReport>,
-        refs: &BTreeMap<NetworkKey, ObjectReference>,
+        reports: &BTreeMap<HolderKey, NetworkReport>,
+        refs: &BTreeMap<HolderKey, ObjectReference>,
         changed: &BTreeSet<String>,
     ) {
         self.0.retain(|key, _| reports.contains_key(key));

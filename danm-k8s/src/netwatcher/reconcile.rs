@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use danm_core::error_chain;
-use danm_core::model::{Network, NetworkKey};
-use danm_core::netwatch::{self, HostAction, HostPlan, Placement};
+use danm_core::model::Network;
+use danm_core::netwatch::{self, HolderKey, HostAction, HostPlan, Placement};
 use danm_core::provision::{HostInventory, InterfaceProvisioner, ProvisionError};
 use k8s_openapi::api::core::v1::{Node, ObjectReference};
 use kube::api::{Api, ListParams};
@@ -62,7 +62,7 @@ pub struct NetworkCaches {
 }
 
 /// Networks with the references their Events go to.
-type Networks = (Vec<Network>, BTreeMap<NetworkKey, ObjectReference>);
+type Networks = (Vec<Network>, BTreeMap<HolderKey, ObjectReference>);
 
 fn collect<K>(objects: impl IntoIterator<Item = K>, networks: &mut Networks)
 where
@@ -71,7 +71,7 @@ where
     for object in objects {
         let reference = object.object_ref(&());
         let network: Network = object.into();
-        networks.1.insert(network.key(), reference);
+        networks.1.insert(network.key().into(), reference);
         networks.0.push(network);
     }
 }
