@@ -94,3 +94,29 @@ fn the_whole_bundle_is_consistent_and_every_command_is_accepted() {
     }
     assert!(ran.contains("svcwatcher") && ran.contains("danmctl"), "{ran:?}");
 }
+
+#[test]
+fn netwatcher_may_read_and_update_network_attachment_definitions_and_has_a_flag_to_leave_them_alone() {
+    let mut docs = Vec::new();
+    documents(&deploy_dir().join("netwatcher"), &mut docs);
+    let role = docs
+        .iter()
+        .map(|(_, doc)| doc)
+        .find(|doc| doc["kind"].as_str() == Some("ClusterRole"))
+        .expect("netwatcher's ClusterRole");
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_sequence().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_owned)).collect()
+    };
+    let rule = role["rules"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|r| strings(&r["apiGroups"]) == ["k8s.cni.cncf.io"])
+        .expect("a rule for k8s.cni.cncf.io");
+    assert_eq!(strings(&rule["resources"]), ["network-attachment-definitions"]);
+    assert_eq!(strings(&rule["verbs"]), ["get", "list", "watch", "update"]);
+
+    let out = Command::new(bin("netwatcher")).args(["--node-name", "n", "--no-nad", "--help"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--no-nad"));
+}

@@ -16,7 +16,8 @@
 //! suite as the in-memory and SQLite stores, against the fake API server.
 //!
 //! [`netwatcher`] is the per-node controller (a DaemonSet) that keeps the node's VLAN and VXLAN host
-//! interfaces in line with all networks, through danm-core's plan and any provisioner, and reports each
+//! interfaces in line with all networks (and Multus' NetworkAttachmentDefinitions, [`nad`], whose
+//! `master` it points at the interface), through danm-core's plan and any provisioner, and reports each
 //! network's state on the node as Events.
 //!
 //! [`webhook`] is the admission webhook: AdmissionReview v1 over HTTPS, answered with danm-core's
@@ -39,6 +40,7 @@
 //! feature of it: a binary does (danm-cli picks `v1_33`), and so do this crate's tests.
 
 pub mod crd;
+pub mod nad;
 pub mod netwatcher;
 pub mod podresources;
 pub mod runtime;
@@ -50,6 +52,7 @@ pub use crd::{
     ClusterNetwork, ConversionError, DanmEp, DanmIpamBlock, DanmIpamCursor, DanmNet, NetworkResource, TenantConfig,
     TenantNetwork, all_crds,
 };
+pub use nad::NetworkAttachmentDefinition;
 pub use store::{KubeStore, client_from_kubeconfig};
 
 /// The API group and version of every DANM custom resource.

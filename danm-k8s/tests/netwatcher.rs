@@ -1,6 +1,7 @@
 //! netwatcher end to end against the in-process fake API server: networks added, changed and deleted
 //! drive the host interfaces of a recording provisioner; drift is repaired on resync; per-node state
-//! shows up as Events on the networks; metrics; shutdown.
+//! shows up as Events on the networks; metrics; shutdown. NetworkAttachmentDefinitions: their host
+//! interfaces, the rewrite of their master on two nodes at once, and an API server without them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -8,14 +9,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use danm_core::model::{NetworkOptions, NetworkSpec};
+use danm_core::netwatch::attachment::{HOST_DEVICE_ANNOTATION, HOST_INTERFACE_ANNOTATION};
 use danm_core::provision::{
     CreatedInterface, HostInterface, HostInventory, HostLinkKind, HostScan, InterfaceProvisioner, InterfaceSetup,
     LinkState, PodInterface, ProvisionCall, ProvisionError, RecordingProvisioner, Removal,
 };
 use danm_k8s::netwatcher::{self, Config};
 use danm_k8s::runtime::Telemetry;
-use danm_k8s::testing::{FakeApiServer, ResourceType};
-use danm_k8s::{ClusterNetwork, DanmNet};
+use danm_k8s::testing::{FakeApiServer, Fault, ResourceType};
+use danm_k8s::{ClusterNetwork, DanmNet, NetworkAttachmentDefinition};
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
@@ -218,6 +220,154 @@ async fn networks_drive_the_nodes_host_interfaces() {
         assert!(metrics.contains(needle), "{needle} not in\n{metrics}");
     }
 
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), controller).await.expect("shutdown in time").unwrap();
+}
+
+fn nad(name: &str, config: &str) -> NetworkAttachmentDefinition {
+    let mut nad = NetworkAttachmentDefinition::new(name, config);
+    nad.metadata.namespace = Some("default".into());
+    nad
+}
+
+/// The `spec.config` and the two annotations of NetworkAttachmentDefinition `name`.
+fn nad_state(server: &FakeApiServer, name: &str) -> (String, Option<String>, Option<String>) {
+    let nad: NetworkAttachmentDefinition = server.object("default", name).expect("the object");
+    let annotation = |key: &str| nad.metadata.annotations.as_ref().and_then(|a| a.get(key).cloned());
+    (nad.spec.config.clone(), annotation(HOST_DEVICE_ANNOTATION), annotation(HOST_INTERFACE_ANNOTATION))
+}
+
+fn node(name: &str) -> Node {
+    let mut node = Node::default();
+    node.metadata.name = Some(name.into());
+    node
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attachments_get_host_interfaces_and_their_master_points_at_them() {
+    let server = FakeApiServer::with_danm_kinds();
+    server.register(ResourceType::namespaced("events.k8s.io", "v1", "events", "Event"));
+    server.register(ResourceType::of::<NetworkAttachmentDefinition>());
+    let client = server.client();
+    let pp = PostParams::default();
+    for name in ["node-1", "node-2"] {
+        Api::<Node>::all(client.clone()).create(&pp, &node(name)).await.unwrap();
+    }
+    let danmnets: Api<DanmNet> = Api::namespaced(client.clone(), "default");
+    let nads: Api<NetworkAttachmentDefinition> = Api::namespaced(client.clone(), "default");
+    danmnets.create(&pp, &DanmNet::new("a", spec("ext", Some(100), None))).await.unwrap();
+    let macvlan = r#"{"cniVersion":"0.3.1","name":"ext","type":"macvlan","master":"eth1","vlan":100,"ipam":{"type":"host-local","subnet":"10.1.0.0/24"}}"#;
+    let conflist = r#"{"cniVersion":"0.3.1","name":"l","plugins":[{"type":"macvlan","master":"eth1","vlan":5}]}"#;
+    let elsewhere = r#"{"name":"far","type":"macvlan","master":"eth9","vlan":5}"#;
+    nads.create(&pp, &nad("m", macvlan)).await.unwrap();
+    nads.create(&pp, &nad("vx", r#"{"name":"ov","type":"ipvlan","master":"eth1","vxlan":42}"#)).await.unwrap();
+    nads.create(&pp, &nad("list", conflist)).await.unwrap();
+    nads.create(&pp, &nad("far", elsewhere)).await.unwrap();
+    nads.create(&pp, &nad("bad", r#"{"name":"bad","type":"macvlan","master":"eth1","vlan":5000}"#)).await.unwrap();
+    // The first two writes of the rewrite conflict: it reads again and tries again.
+    server.inject(Fault::status(409).method("PUT").path_contains("/network-attachment-definitions/m").times(2));
+
+    // Two nodes with eth1: both make the interfaces, both may rewrite, and they agree.
+    let mut running = Vec::new();
+    let mut provisioners = Vec::new();
+    for name in ["node-1", "node-2"] {
+        let provisioner = Node1::default();
+        provisioner.fake.set_host_devices(["eth0", "eth1"]);
+        let config =
+            Config { resync: Duration::from_millis(300), retry: Duration::from_millis(50), ..Config::new(name) };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let run = netwatcher::run(client.clone(), provisioner.clone(), config, None, async {
+            let _ = stopped.await;
+        });
+        running.push((stop, tokio::spawn(run)));
+        provisioners.push(provisioner);
+    }
+    let fake = provisioners[0].fake.clone();
+    let expected: BTreeMap<String, BTreeSet<String>> = [
+        ("ext.100".to_owned(), holders(&["DanmNet/default/a", "NetworkAttachmentDefinition/default/m"])),
+        ("vx_ov".to_owned(), holders(&["NetworkAttachmentDefinition/default/vx"])),
+    ]
+    .into();
+    eventually("the interfaces", || fake.host_interfaces(), |h| *h == expected).await;
+    eventually("on node-2 too", || provisioners[1].fake.host_interfaces(), |h| *h == expected).await;
+
+    // master names the interface; every other byte of the config is as it was; the parent is recorded.
+    let rewritten = macvlan.replace(r#""master":"eth1""#, r#""master":"ext.100""#);
+    let want = (rewritten, Some("eth1".to_owned()), Some("ext.100".to_owned()));
+    eventually("m rewritten", || nad_state(&server, "m"), |s| *s == want).await;
+    let puts = server.take_requests().into_iter().filter(|r| r.method == "PUT" && r.path.ends_with("/m")).count();
+    assert!(puts >= 3, "two conflicts, then the write: {puts} PUTs");
+    let vx = eventually("vx rewritten", || nad_state(&server, "vx"), |s| s.2.is_some()).await;
+    assert!(vx.0.contains(r#""master":"vx_ov""#), "{vx:?}");
+    // Not netwatcher's business, or not on these nodes: left as they are.
+    assert_eq!(nad_state(&server, "list"), (conflist.to_owned(), None, None));
+    assert_eq!(nad_state(&server, "far"), (elsewhere.to_owned(), None, None));
+    let invalid = eventually("invalid event", || events_on(&server, "bad"), |e| !e.is_empty()).await;
+    assert_eq!(invalid[0].0, netwatcher::REASON_INVALID);
+    assert!(invalid[0].2.contains("spec.config vlan"), "{invalid:?}");
+
+    // Further passes change nothing: no step, no write.
+    let version = server.object::<NetworkAttachmentDefinition>("default", "m").unwrap().metadata.resource_version;
+    let calls = fake.calls().len();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let changes = fake.calls()[calls..].iter().filter(|c| !matches!(c, ProvisionCall::ScanHosts)).count();
+    assert_eq!(changes, 0, "{:?}", &fake.calls()[calls..]);
+    let now = server.object::<NetworkAttachmentDefinition>("default", "m").unwrap().metadata.resource_version;
+    assert_eq!(now, version);
+
+    // The network goes: the VLAN stays for the attachment. The attachment goes: so does the VLAN.
+    danmnets.delete("a", &DeleteParams::default()).await.unwrap();
+    let nad_only = holders(&["NetworkAttachmentDefinition/default/m"]);
+    eventually("a released", || fake.host_interfaces().get("ext.100").cloned(), |h| *h == Some(nad_only.clone())).await;
+    nads.delete("m", &DeleteParams::default()).await.unwrap();
+    nads.delete("vx", &DeleteParams::default()).await.unwrap();
+    eventually("all gone", || fake.host_interfaces(), |h| h.is_empty()).await;
+    eventually("all gone on node-2", || provisioners[1].fake.host_interfaces(), |h| h.is_empty()).await;
+
+    for (stop, controller) in running {
+        stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), controller).await.expect("shutdown in time").unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_attachment_api_or_with_nad_mode_off_networks_are_served_alone() {
+    // No NetworkAttachmentDefinition CRD on this server: its list is a 404.
+    let server = FakeApiServer::with_danm_kinds();
+    let client = server.client();
+    let pp = PostParams::default();
+    Api::<Node>::all(client.clone()).create(&pp, &node("node-1")).await.unwrap();
+    let danmnets: Api<DanmNet> = Api::namespaced(client.clone(), "default");
+    danmnets.create(&pp, &DanmNet::new("a", spec("ext", Some(100), None))).await.unwrap();
+    let provisioner = Node1::default();
+    provisioner.fake.set_host_devices(["eth1"]);
+    let config =
+        Config { resync: Duration::from_millis(300), retry: Duration::from_millis(50), ..Config::new("node-1") };
+    let telemetry = Telemetry::new("netwatcher");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = netwatcher::run(client.clone(), provisioner.clone(), config.clone(), Some(telemetry.clone()), async {
+        let _ = stopped.await;
+    });
+    let controller = tokio::spawn(run);
+    let fake = provisioner.fake.clone();
+    eventually("ext.100", || fake.host_interfaces().contains_key("ext.100"), |b| *b).await;
+    eventually("ready", || telemetry.is_ready(), |r| *r).await;
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), controller).await.expect("shutdown in time").unwrap();
+
+    // NAD mode off: the kind is served, but neither listed nor watched.
+    server.register(ResourceType::of::<NetworkAttachmentDefinition>());
+    let nads: Api<NetworkAttachmentDefinition> = Api::namespaced(client.clone(), "default");
+    nads.create(&pp, &nad("vx", r#"{"name":"ov","type":"ipvlan","master":"eth1","vxlan":42}"#)).await.unwrap();
+    server.take_requests();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let config = Config { attachments: false, ..config };
+    let controller = tokio::spawn(netwatcher::run(client.clone(), provisioner.clone(), config, None, async {
+        let _ = stopped.await;
+    }));
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(!fake.host_interfaces().contains_key("vx_ov"));
+    assert!(server.take_requests().iter().all(|r| !r.path.contains("network-attachment-definitions")));
     stop.send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(10), controller).await.expect("shutdown in time").unwrap();
 }

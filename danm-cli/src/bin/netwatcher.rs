@@ -1,4 +1,5 @@
-//! netwatcher: keeps this node's VLAN and VXLAN host interfaces in line with all DANM networks.
+//! netwatcher: keeps this node's VLAN and VXLAN host interfaces in line with all DANM networks and
+//! NetworkAttachmentDefinitions.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,9 +12,9 @@ use danm_k8s::netwatcher::{self, Config};
 use danm_k8s::runtime::{Telemetry, shutdown_signal};
 use danm_netlink::{NODE_LOCK_PATH, NetlinkProvisioner};
 
-/// Create, repair and remove this node's VLAN and VXLAN host interfaces as the DanmNets, TenantNetworks
-/// and ClusterNetworks ask, reference counted over networks, and report each network's state on this
-/// node as Events.
+/// Create, repair and remove this node's VLAN and VXLAN host interfaces as the DanmNets, TenantNetworks,
+/// ClusterNetworks and NetworkAttachmentDefinitions ask, reference counted over them, and report each
+/// one's state on this node as Events.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
@@ -33,6 +34,11 @@ struct Args {
     /// the process's own; entering it needs CAP_SYS_ADMIN besides CAP_NET_ADMIN.
     #[arg(long)]
     host_netns: Option<PathBuf>,
+    /// Leave NetworkAttachmentDefinitions alone (NAD mode off). Without this flag they are watched when
+    /// the API server serves them: a single-plugin config with `master` and `vlan` or `vxlan` gets its
+    /// host interface, and its `master` is rewritten to it.
+    #[arg(long)]
+    no_nad: bool,
 }
 
 #[tokio::main]
@@ -50,7 +56,8 @@ async fn main() -> anyhow::Result<()> {
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let server = spawn_telemetry(args.metrics_listen, telemetry.clone(), on_shutdown(&stopping)).await?;
 
-    let config = Config { resync: Duration::from_secs(args.resync), ..Config::new(args.node_name) };
+    let config =
+        Config { resync: Duration::from_secs(args.resync), attachments: !args.no_nad, ..Config::new(args.node_name) };
     let controller =
         tokio::spawn(netwatcher::run(client, provisioner, config, Some(telemetry), on_shutdown(&stopping)));
 

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use danm_core::error_chain;
 use danm_core::model::Network;
-use danm_core::netwatch::{self, HolderKey, HostAction, HostPlan, Placement};
-use danm_core::provision::{HostInventory, InterfaceProvisioner, ProvisionError};
+use danm_core::netwatch::{self, Attachment, HolderKey, HostAction, HostPlan, NetworkReport, Placement};
+use danm_core::provision::{HostInventory, HostScan, InterfaceProvisioner, ProvisionError};
 use k8s_openapi::api::core::v1::{Node, ObjectReference};
 use kube::api::{Api, ListParams};
 use kube::runtime::controller::Action;
@@ -21,6 +21,8 @@ use tokio::sync::Mutex;
 use super::Config;
 use super::events::Published;
 use super::metrics::Metrics;
+use super::rewrite;
+use crate::nad::{self, NetworkAttachmentDefinition};
 use crate::runtime::{ReconcileMetrics, Telemetry};
 use crate::{ClusterNetwork, DanmNet, TenantNetwork};
 
@@ -48,9 +50,21 @@ pub enum Error {
     /// Some steps of the plan failed.
     #[error("{0}")]
     Steps(String),
+    /// Rewriting a NetworkAttachmentDefinition's `master` to its host interface failed.
+    #[error("rewriting the master of NetworkAttachmentDefinition {namespace}/{name} failed")]
+    Rewrite {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+        /// The API error; `None` when it kept conflicting with other writers.
+        #[source]
+        source: Option<kube::Error>,
+    },
 }
 
-/// The caches of the three network kinds the controller keeps (reflector stores).
+/// The caches of the three network kinds the controller keeps (reflector stores), and of
+/// NetworkAttachmentDefinitions when NAD mode is on.
 #[derive(Debug, Clone)]
 pub struct NetworkCaches {
     /// DanmNets.
@@ -59,20 +73,46 @@ pub struct NetworkCaches {
     pub tenantnetworks: Store<TenantNetwork>,
     /// ClusterNetworks.
     pub clusternetworks: Store<ClusterNetwork>,
+    /// NetworkAttachmentDefinitions; `None` when NAD mode is off (by configuration, or because the API
+    /// server does not serve the kind).
+    pub attachments: Option<Store<NetworkAttachmentDefinition>>,
 }
 
-/// Networks with the references their Events go to.
-type Networks = (Vec<Network>, BTreeMap<HolderKey, ObjectReference>);
+/// Every holder of host interfaces: the networks, the NetworkAttachmentDefinitions (as danm-core
+/// reads them, and as objects, for the rewrite), and the references their Events go to.
+#[derive(Debug, Default)]
+struct Holders {
+    networks: Vec<Network>,
+    attachments: Vec<Attachment>,
+    nads: BTreeMap<HolderKey, NetworkAttachmentDefinition>,
+    refs: BTreeMap<HolderKey, ObjectReference>,
+}
 
-fn collect<K>(objects: impl IntoIterator<Item = K>, networks: &mut Networks)
-where
-    K: Resource<DynamicType = ()> + Into<Network> + Clone,
-{
-    for object in objects {
-        let reference = object.object_ref(&());
-        let network: Network = object.into();
-        networks.1.insert(network.key().into(), reference);
-        networks.0.push(network);
+impl Holders {
+    fn networks<K>(&mut self, objects: impl IntoIterator<Item = K>)
+    where
+        K: Resource<DynamicType = ()> + Into<Network> + Clone,
+    {
+        for object in objects {
+            let reference = object.object_ref(&());
+            let network: Network = object.into();
+            self.refs.insert(network.key().into(), reference);
+            self.networks.push(network);
+        }
+    }
+
+    fn attachments(&mut self, objects: impl IntoIterator<Item = NetworkAttachmentDefinition>) {
+        for nad in objects {
+            let attachment = nad.attachment();
+            let key = attachment.key();
+            self.refs.insert(key.clone(), nad.object_ref(&()));
+            self.nads.insert(key, nad);
+            self.attachments.push(attachment);
+        }
+    }
+
+    fn plan(&self, scan: &HostScan) -> HostPlan {
+        netwatch::plan_with_attachments(&self.networks, &self.attachments, scan)
     }
 }
 
@@ -83,31 +123,44 @@ impl NetworkCaches {
             self.danmnets.wait_until_ready().await.is_ok()
                 && self.tenantnetworks.wait_until_ready().await.is_ok()
                 && self.clusternetworks.wait_until_ready().await.is_ok()
+                && match &self.attachments {
+                    Some(store) => store.wait_until_ready().await.is_ok(),
+                    None => true,
+                }
         };
         tokio::time::timeout(wait, all).await.unwrap_or(false)
     }
 
-    fn networks(&self) -> Networks {
-        let mut networks = (Vec::new(), BTreeMap::new());
-        collect(self.danmnets.state().iter().map(|o| DanmNet::clone(o)), &mut networks);
-        collect(self.tenantnetworks.state().iter().map(|o| TenantNetwork::clone(o)), &mut networks);
-        collect(self.clusternetworks.state().iter().map(|o| ClusterNetwork::clone(o)), &mut networks);
-        networks
+    fn holders(&self) -> Holders {
+        let mut holders = Holders::default();
+        holders.networks(self.danmnets.state().iter().map(|o| DanmNet::clone(o)));
+        holders.networks(self.tenantnetworks.state().iter().map(|o| TenantNetwork::clone(o)));
+        holders.networks(self.clusternetworks.state().iter().map(|o| ClusterNetwork::clone(o)));
+        if let Some(store) = &self.attachments {
+            holders.attachments(store.state().iter().map(|o| NetworkAttachmentDefinition::clone(o)));
+        }
+        holders
     }
 }
 
-/// Every network, read from the API server now (a consistent read, not a cache).
-async fn list_fresh(client: &Client) -> Result<Networks, Error> {
+/// Every holder, read from the API server now (a consistent read, not a cache); the
+/// NetworkAttachmentDefinitions only when `attachments`.
+async fn list_fresh(client: &Client, attachments: bool) -> Result<Holders, Error> {
     let params = ListParams::default();
     let list_err = |kind| move |source| Error::List { kind, source };
-    let mut networks = (Vec::new(), BTreeMap::new());
+    let mut holders = Holders::default();
     let danmnets = Api::<DanmNet>::all(client.clone()).list(&params).await.map_err(list_err("DanmNet"))?;
-    collect(danmnets, &mut networks);
+    holders.networks(danmnets);
     let tenant = Api::<TenantNetwork>::all(client.clone()).list(&params).await.map_err(list_err("TenantNetwork"))?;
-    collect(tenant, &mut networks);
+    holders.networks(tenant);
     let cluster = Api::<ClusterNetwork>::all(client.clone()).list(&params).await.map_err(list_err("ClusterNetwork"))?;
-    collect(cluster, &mut networks);
-    Ok(networks)
+    holders.networks(cluster);
+    if attachments {
+        let nads =
+            Api::<NetworkAttachmentDefinition>::all(client.clone()).list(&params).await.map_err(list_err(nad::KIND))?;
+        holders.attachments(nads);
+    }
+    Ok(holders)
 }
 
 /// What a reconciliation needs: the API client, the provisioner of this node, the network caches, and
@@ -192,11 +245,11 @@ where
         return Err(Error::CachesNotReady);
     }
     let scan = ctx.provisioner.scan_hosts().await.map_err(Error::Scan)?;
-    let (mut networks, mut refs) = ctx.caches.networks();
-    let mut plan = netwatch::plan(&networks, &scan);
+    let mut holders = ctx.caches.holders();
+    let mut plan = holders.plan(&scan);
     if plan.is_destructive() {
-        (networks, refs) = list_fresh(&ctx.client).await?;
-        plan = netwatch::plan(&networks, &scan);
+        holders = list_fresh(&ctx.client, ctx.caches.attachments.is_some()).await?;
+        plan = holders.plan(&scan);
     }
     let outcomes = netwatch::apply(&plan, &ctx.provisioner).await;
     for outcome in &outcomes {
@@ -215,10 +268,23 @@ where
         .filter(|o| o.result.is_ok() && matches!(o.action, HostAction::Ensure { .. } | HostAction::Recreate { .. }))
         .map(|o| o.action.interface().to_owned())
         .collect();
-    ctx.published.lock().await.publish(&ctx.recorder, &ctx.config.node_name, &reports, &refs, &changed).await;
-    match netwatch::failure_summary(&outcomes) {
-        Some(summary) => Err(Error::Steps(summary)),
-        None => Ok(()),
+    ctx.published.lock().await.publish(&ctx.recorder, &ctx.config.node_name, &reports, &holders.refs, &changed).await;
+    let mut rewrite_failed = None;
+    for (key, nad) in &holders.nads {
+        let Some(NetworkReport::Ready { interface }) = reports.get(key) else { continue };
+        match rewrite::point_master_at_interface(&ctx.client, nad, interface).await {
+            Ok(true) => tracing::info!(attachment = %key, %interface, "master rewritten to the host interface"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(attachment = %key, error = %error_chain(&e), "rewriting master failed");
+                rewrite_failed.get_or_insert(e);
+            }
+        }
+    }
+    match (netwatch::failure_summary(&outcomes), rewrite_failed) {
+        (Some(summary), _) => Err(Error::Steps(summary)),
+        (None, Some(e)) => Err(e),
+        (None, None) => Ok(()),
     }
 }
 

@@ -29,7 +29,9 @@
 //!   namespaces for namespaced kinds. Unregistered kinds, wrongly scoped paths and other subresources are
 //!   404. Built in: core `pods`, `services`, `namespaces`, `nodes` (with status subresources) and
 //!   `endpoints`, `discovery.k8s.io/v1` `endpointslices`, `coordination.k8s.io/v1` `leases`; others are
-//!   added with [`FakeApiServer::register`].
+//!   added with [`FakeApiServer::register`]: the DANM kinds by [`FakeApiServer::with_danm_kinds`],
+//!   Multus' NetworkAttachmentDefinition (a namespaced custom resource) with
+//!   `register(ResourceType::of::<danm_k8s::NetworkAttachmentDefinition>())`.
 //! - **resourceVersion**: one global counter, bumped by every write, as etcd's revision; lists carry it
 //!   in `metadata.resourceVersion`. A write that changes nothing keeps the object (and sends no event).
 //! - **GET**, **LIST** with `labelSelector` (`=`, `==`, `!=`, `in (..)`, `notin (..)`, `key`, `!key`,
