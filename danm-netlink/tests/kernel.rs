@@ -10,6 +10,7 @@ use std::path::Path;
 
 use common::*;
 use danm_core::netwatch::HostAction;
+use danm_core::netwatch::attachment::{Attachment, HOST_DEVICE_ANNOTATION, HOST_INTERFACE_ANNOTATION};
 use danm_core::provision::{
     HostInterface, HostInventory, HostLinkKind, InterfaceProvisioner, InterfaceSetup, IpVlanMode, Ipv6Mode, LinkKind,
     MacVlanMode, PolicyRouting, ProvisionError, Removal, Route,
@@ -481,6 +482,46 @@ fn netwatch_passes_keep_vxlan_interfaces_in_line_with_their_networks() {
     netwatch_pass(&provisioner, &[elsewhere]);
     assert_eq!(host_links(), ["lo", "p0", "p1"]);
     assert!(run(provisioner.scan_hosts()).unwrap().managed.is_empty());
+}
+
+/// One netwatch pass over NetworkAttachmentDefinitions alone; panics when a step fails.
+fn attachment_pass(provisioner: &NetlinkProvisioner, attachments: &[Attachment]) -> danm_core::netwatch::HostPlan {
+    let scan = run(provisioner.scan_hosts()).unwrap();
+    let plan = danm_core::netwatch::plan_with_attachments(&[], attachments, &scan);
+    assert_eq!(danm_core::netwatch::failure_summary(&run(danm_core::netwatch::apply(&plan, provisioner))), None);
+    plan
+}
+
+#[test]
+fn a_network_attachment_definitions_vxlan_stays_on_its_parent_after_the_rewrite() {
+    let Some(provisioner) = host("a_network_attachment_definitions_vxlan_stays_on_its_parent_after_the_rewrite") else {
+        return;
+    };
+    block_on(async { add_address(&connect(), "p0", "10.34.0.1/24").await });
+    let mut nad = Attachment {
+        namespace: "default".into(),
+        name: "m".into(),
+        config: r#"{"cniVersion":"0.3.1","name":"ov","type":"ipvlan","master":"p0","vxlan":7}"#.into(),
+        ..Attachment::default()
+    };
+    attachment_pass(&provisioner, std::slice::from_ref(&nad));
+    let [seen] = &run(provisioner.scan_hosts()).unwrap().managed[..] else { panic!() };
+    assert_eq!(
+        (seen.name.as_str(), seen.kind, seen.parent.as_deref()),
+        ("vx_ov", Some(HostLinkKind::Vxlan(7)), Some("p0"))
+    );
+    assert_eq!(host_alias("vx_ov").as_deref(), Some("danm-holders:NetworkAttachmentDefinition/default/m"));
+
+    // master now names vx_ov: the interface stays on p0, nothing to do.
+    let rewrite = nad.rewrite().unwrap();
+    nad.config = rewrite.config;
+    nad.annotations.insert(HOST_DEVICE_ANNOTATION.into(), rewrite.host_device);
+    nad.annotations.insert(HOST_INTERFACE_ANNOTATION.into(), rewrite.host_interface);
+    assert!(attachment_pass(&provisioner, std::slice::from_ref(&nad)).is_settled());
+
+    // The attachment deleted: the interface goes.
+    attachment_pass(&provisioner, &[]);
+    assert_eq!(host_links(), ["lo", "p0", "p1"]);
 }
 
 #[test]
