@@ -51,7 +51,10 @@ pub enum Error {
     #[error("{0}")]
     Steps(String),
     /// Rewriting a NetworkAttachmentDefinition's `master` to its host interface failed.
-    #[error("rewriting the master of NetworkAttachmentDefinition {namespace}/{name} failed")]
+    #[error(
+        "rewriting the master of NetworkAttachmentDefinition {namespace}/{name} failed{}",
+        if .source.is_none() { ": other writers kept changing it" } else { "" }
+    )]
     Rewrite {
         /// Its namespace.
         namespace: String,
