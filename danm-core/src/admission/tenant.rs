@@ -322,19 +322,14 @@ pub fn reclaim_unheld_ids<'a>(
     let networks: Vec<&Network> = networks.into_iter().collect();
     mark_in_use(tc, networks.iter().copied());
     let held = held_ids(networks.iter().copied());
-    let seen: BTreeMap<String, BTreeMap<String, u64>> = tc
-        .metadata
-        .annotations
-        .get(UNHELD_IDS_ANNOTATION)
-        .and_then(|text| serde_json::from_str(text).ok())
-        .unwrap_or_default();
-    let mut unheld: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    let seen = read_unheld(tc).unwrap_or_default();
+    let mut unheld = UnheldRecord::new();
     let mut released = Vec::new();
     for index in 0..tc.host_devices.len() {
         let profile = &tc.host_devices[index];
         let Some(vni_type) = VniType::parse(&profile.vni_type) else { continue };
         let Ok((mut alloc, ranges)) = profile_state(tc, index) else { continue };
-        let key = format!("{}/{}", profile.name, vni_type.as_str());
+        let key = unheld_key(&profile.name, vni_type);
         let recorded = seen.get(&key);
         let candidates: Vec<i64> = alloc
             .reserved()
@@ -360,12 +355,30 @@ pub fn reclaim_unheld_ids<'a>(
             tc.host_devices[index].alloc = alloc.encode();
         }
     }
-    if unheld.is_empty() {
+    write_unheld(tc, unheld);
+    released
+}
+
+/// [`UNHELD_IDS_ANNOTATION`]'s content: `<profile>/<vniType>` to ID to the time it was first seen unheld.
+type UnheldRecord = BTreeMap<String, BTreeMap<String, u64>>;
+
+fn unheld_key(profile: &str, vni_type: VniType) -> String {
+    format!("{profile}/{}", vni_type.as_str())
+}
+
+/// The record in `tc`; `None` when there is none or it cannot be read.
+fn read_unheld(tc: &TenantConfig) -> Option<UnheldRecord> {
+    serde_json::from_str(tc.metadata.annotations.get(UNHELD_IDS_ANNOTATION)?).ok()
+}
+
+/// Writes `record` into `tc`, without profiles left empty; an empty record removes the annotation.
+fn write_unheld(tc: &mut TenantConfig, mut record: UnheldRecord) {
+    record.retain(|_, ids| !ids.is_empty());
+    if record.is_empty() {
         tc.metadata.annotations.remove(UNHELD_IDS_ANNOTATION);
-    } else if let Ok(text) = serde_json::to_string(&unheld) {
+    } else if let Ok(text) = serde_json::to_string(&record) {
         tc.metadata.annotations.insert(UNHELD_IDS_ANNOTATION.to_owned(), text);
     }
-    released
 }
 
 /// Marks a planned VNI reserved in the TenantConfig it was planned from (or a fresher copy of it).
@@ -398,20 +411,10 @@ pub fn apply_reservation(tc: &mut TenantConfig, r: &VniReservation) -> Result<()
 /// Drops `id` of a profile from [`UNHELD_IDS_ANNOTATION`]: its reservation ended or began again, so a
 /// sighting of an earlier reservation of it no longer counts towards [`reclaim_unheld_ids`]'s grace.
 fn forget_unheld(tc: &mut TenantConfig, profile: &str, vni_type: VniType, id: i64) {
-    let Some(text) = tc.metadata.annotations.get(UNHELD_IDS_ANNOTATION) else { return };
-    let Ok(mut seen) = serde_json::from_str::<BTreeMap<String, BTreeMap<String, u64>>>(text) else { return };
-    let key = format!("{profile}/{}", vni_type.as_str());
-    let Some(ids) = seen.get_mut(&key) else { return };
-    if ids.remove(&id.to_string()).is_none() {
-        return;
-    }
-    if ids.is_empty() {
-        seen.remove(&key);
-    }
-    if seen.is_empty() {
-        tc.metadata.annotations.remove(UNHELD_IDS_ANNOTATION);
-    } else if let Ok(text) = serde_json::to_string(&seen) {
-        tc.metadata.annotations.insert(UNHELD_IDS_ANNOTATION.to_owned(), text);
+    let Some(mut seen) = read_unheld(tc) else { return };
+    let forgotten = seen.get_mut(&unheld_key(profile, vni_type)).and_then(|ids| ids.remove(&id.to_string()));
+    if forgotten.is_some() {
+        write_unheld(tc, seen);
     }
 }
 
