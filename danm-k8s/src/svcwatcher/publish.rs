@@ -429,17 +429,7 @@ mod tests {
         let not_ready: Vec<EndpointAddress> = p.ready[..100].to_vec();
         p.not_ready = not_ready;
         let d = desired(&p, &BTreeMap::new(), None);
-        let subsets: Vec<(i32, usize, usize)> = d
-            .endpoints
-            .subsets
-            .as_ref()
-            .unwrap()
-            .iter()
-            .map(|s| {
-                let count = |v: &Option<Vec<core::EndpointAddress>>| v.as_ref().map_or(0, Vec::len);
-                (s.ports.as_ref().unwrap()[0].port, count(&s.addresses), count(&s.not_ready_addresses))
-            })
-            .collect();
+        let subsets = subset_counts(&d);
         assert_eq!(subsets, [(8080, 996, 0), (8081, 4, 0)], "each port set keeps its share of the 1000");
 
         // Ready addresses within capacity: all kept; the not-ready ones share what is left.
@@ -455,19 +445,23 @@ mod tests {
         let more_on_8080: Vec<EndpointAddress> = p.ready[..300].to_vec();
         p.not_ready.extend(more_on_8080);
         let d = desired(&p, &BTreeMap::new(), None);
-        let counts: Vec<(usize, usize)> = d
-            .endpoints
-            .subsets
-            .as_ref()
-            .unwrap()
-            .iter()
-            .map(|s| {
-                let count = |v: &Option<Vec<core::EndpointAddress>>| v.as_ref().map_or(0, Vec::len);
-                (count(&s.addresses), count(&s.not_ready_addresses))
-            })
-            .collect();
+        let counts: Vec<(usize, usize)> = subset_counts(&d).iter().map(|(_, r, n)| (*r, *n)).collect();
         // 800 ready; 400 not ready (350 on 8080, 50 on 8081) share the other 200: 175 and 25.
         assert_eq!(counts, [(400, 175), (400, 25)]);
+    }
+
+    /// Each Endpoints subset as (its one port, ready addresses, not-ready addresses).
+    fn subset_counts(d: &Desired) -> Vec<(i32, usize, usize)> {
+        let count = |v: &Option<Vec<core::EndpointAddress>>| v.as_ref().map_or(0, Vec::len);
+        let subsets = d.endpoints.subsets.as_deref().unwrap_or_default();
+        subsets
+            .iter()
+            .map(|s| {
+                let ports = s.ports.as_ref().unwrap();
+                assert_eq!(ports.len(), 1);
+                (ports[0].port, count(&s.addresses), count(&s.not_ready_addresses))
+            })
+            .collect()
     }
 
     fn port(name: &str, port: i32) -> EndpointPort {
@@ -494,19 +488,7 @@ mod tests {
     #[test]
     fn pods_on_different_ports_get_a_subset_and_slices_each() {
         let d = desired(&published_on_two_port_sets(), &BTreeMap::new(), Some("uid"));
-        let subsets: Vec<(i32, usize, usize)> = d
-            .endpoints
-            .subsets
-            .as_ref()
-            .unwrap()
-            .iter()
-            .map(|s| {
-                let ports = s.ports.as_ref().unwrap();
-                assert_eq!(ports.len(), 1);
-                let count = |v: &Option<Vec<core::EndpointAddress>>| v.as_ref().map_or(0, Vec::len);
-                (ports[0].port, count(&s.addresses), count(&s.not_ready_addresses))
-            })
-            .collect();
+        let subsets = subset_counts(&d);
         assert_eq!(subsets, [(8080, 151, 0), (8081, 2, 1)], "the address without ports is not in the Endpoints");
         assert!(d.endpoints.metadata.annotations.is_none());
         let slices: Vec<(String, Option<i32>, usize)> = d
